@@ -1,0 +1,62 @@
+# Two commands matter: `make demo` and `make test`. Everything installs from the hash-pinned locks.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+DEMO_OUT := build/demo
+
+.PHONY: demo test lint unit bench soak audit lock sample-model metadata clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): template/requirements.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -r template/requirements.txt
+	$(PY) -m pip check
+	touch $@
+
+$(DEV): $(RUNTIME) tests/requirements.txt
+	$(PIP_INSTALL) -r template/requirements.txt -r tests/requirements.txt
+	$(PY) -m pip check
+	touch $@
+
+demo: $(RUNTIME)
+	$(PY) template/main.py --input samples/mnist/images.txt.gz --output $(DEMO_OUT)/predictions \
+		--model samples/model --runner DirectRunner
+	PYTHONPATH=template $(PY) -m pipeline.evaluate --predictions '$(DEMO_OUT)/predictions-*.jsonl' \
+		--labels samples/mnist/t10k-labels-idx1-ubyte.gz --keys 8000:9999
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(DEV)
+	$(PY) benchmarks/run.py
+
+soak: $(DEV)
+	$(PY) benchmarks/soak.py
+
+audit: $(DEV)
+	$(PY) scripts/audit.py
+
+# Regenerate the locks from the direct dependencies (needs `uv`; not part of test or demo).
+lock:
+	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+		--no-header -o template/requirements.txt template/requirements.in
+	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+		--no-header -o tests/requirements.txt tests/requirements.in
+
+sample-model: $(RUNTIME)
+	rm -rf samples/model
+	$(PY) scripts/train_sample_model.py
+
+metadata: $(RUNTIME)
+	PYTHONPATH=template $(PY) -m pipeline.template_metadata --write
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

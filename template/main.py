@@ -1,0 +1,65 @@
+"""Entry point of the batch-prediction template: parse, validate, build, run.
+
+Run it directly (`python template/main.py --input ... --output ... --model ...`) or let the
+Dataflow Flex Template launcher run it. On a local runner it waits and prints a summary; on
+Dataflow it submits the job and returns, since the launcher follows the job itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.time()
+
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+
+from pipeline import metrics  # noqa: E402
+from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
+from pipeline.pipeline import build  # noqa: E402
+from pipeline.summary import format_summary  # noqa: E402
+from pipeline.validation import validate  # noqa: E402
+
+LOCAL_RUNNERS = {None, "", "direct", "directrunner", "fnapirunner", "bundlebasedDirectRunner".lower(), "prismrunner"}
+
+
+def _is_local(options: PipelineOptions) -> bool:
+    runner = options.view_as(StandardOptions).runner
+    return (runner or "").lower() in LOCAL_RUNNERS
+
+
+def run(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--help" in argv or "-h" in argv:
+        print(help_text("main.py"))
+        return 0
+    try:
+        check_for_typos(argv)
+        options = PipelineOptions(argv)
+        config = validate(options)
+    except LaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    local = _is_local(options)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config, redistribute=not local)
+    result = pipeline.run()
+    if not local:
+        job_id = getattr(result, "job_id", lambda: None)()
+        print(f"Submitted job {job_id or ''}".rstrip())
+        return 0
+    result.wait_until_finish()
+    print(format_summary(config, metrics.read_counts(result), STARTED, time.time()))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    sys.exit(run())

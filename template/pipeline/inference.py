@@ -1,0 +1,84 @@
+"""Inference with Beam's RunInference: our ModelHandler, and the transform that applies it.
+
+Records reach the model already batched: Beam's BatchElements groups raw lines (with this
+handler's batching settings) so that parsing can be vectorised, and RunInference is told to
+skip its own batching. RunInference still does what it is for: loading the model once per
+worker process and sharing it across threads, metrics, and a dead-letter output for batches
+the model rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from pipeline.models import LoadedModel, load_model
+from pipeline.records import DeadLetter, ImageBatch, Reason, ScoredBatch, utc_now
+
+
+class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel]):
+    """Loads a TensorFlow model of any supported format and scores ImageBatches."""
+
+    def __init__(self, model_path: str, *, max_batch_size: int, min_batch_size: int = 1):
+        super().__init__(min_batch_size=min(min_batch_size, max_batch_size), max_batch_size=max_batch_size)
+        self._model_path = model_path
+
+    def load_model(self) -> LoadedModel:
+        return load_model(self._model_path)
+
+    def run_inference(
+        self, batch: ImageBatch, model: LoadedModel, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[ScoredBatch]:
+        scores = model.predict(batch.images, batch.keys)
+        if scores.shape != (len(batch), model.signature.num_classes):
+            raise ValueError(f"model returned scores of shape {scores.shape} for a batch of {len(batch)}")
+        return [ScoredBatch(batch.keys, scores)]
+
+    def get_num_bytes(self, batch: ImageBatch) -> int:
+        # The default pickles the whole batch just to measure it.
+        return int(batch.images.nbytes + batch.keys.nbytes)
+
+    def should_skip_batching(self) -> bool:
+        return True
+
+    def batching_kwargs(self) -> Mapping[str, Any]:
+        """BatchElements settings for the raw records upstream of parsing."""
+        return self.batch_elements_kwargs()
+
+    def __repr__(self) -> str:
+        return f"ImageBatchModelHandler({self._model_path!r})"
+
+
+def failed_batch_dead_letters(failure: tuple[ImageBatch, Sequence[Any]]) -> list[DeadLetter]:
+    """One dead letter per record of a batch the model raised on, with the error."""
+    batch, (_, error_repr, trace_lines) = failure
+    # The traceback's last entry is "Type: message" (some exceptions' repr drops the message);
+    # it becomes one line, since TensorFlow's messages span many.
+    error_text = " ".join(trace_lines[-1].split()) if trace_lines else error_repr
+    message = f"the model failed on this record's batch: {error_text}"
+    stacktrace = "".join(trace_lines)
+    timestamp = utc_now()
+    return [
+        DeadLetter(
+            record.origin, record.payload, Reason.INFERENCE_FAILED, message[:2000], stacktrace[-8000:], timestamp
+        )
+        for record in batch.records
+    ]
+
+
+class Predict(beam.PTransform):
+    """ImageBatches in; ScoredBatches out, and dead letters for the records of failed batches."""
+
+    def __init__(self, handler: ImageBatchModelHandler):
+        super().__init__()
+        self._handler = handler
+
+    def expand(self, batches):
+        scored, failures = batches | "RunInference" >> RunInference(self._handler).with_exception_handling()
+        dead_letters = failures.failed_inferences | "Dead-letter failed batches" >> beam.FlatMap(
+            failed_batch_dead_letters
+        )
+        return scored, dead_letters

@@ -1,0 +1,330 @@
+"""Record contracts: raw input records, parsed image batches, predictions and dead letters.
+
+Pure functions and small value types, no Beam imports, so every rule about what a valid
+record is can be tested directly. Parsing is vectorised per batch (text to floats is the
+hot loop of the whole job) with an exact per-line reference parser behind it: the fast path
+only ever accepts what the reference accepts, and every line it cannot vouch for goes to the
+reference, which names the reason a line is rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_KEY = re.compile(rb"[+-]?[0-9]+")
+# Bytes a well-formed value list may contain; anything else goes to the reference parser.
+_VALUE_BYTES = b"0123456789.eE+-,"
+_SURROUNDING_WHITESPACE = b" \t\r\n\x0b\x0c"
+# Payload excerpts in error messages stay short so one dead letter cannot carry a novel.
+_EXCERPT = 40
+
+
+class Reason:
+    """Stable reason codes of dead letters: counter names and the `reason` field."""
+
+    NOT_UTF8 = "not_utf8"
+    EMPTY = "empty_record"
+    MISSING_KEY = "missing_key"
+    BAD_KEY = "bad_key"
+    KEY_OUT_OF_RANGE = "key_out_of_range"
+    WRONG_VALUE_COUNT = "wrong_value_count"
+    NON_NUMERIC = "non_numeric_value"
+    NON_FINITE = "non_finite_value"
+    NULL_FIELD = "null_field"
+    INFERENCE_FAILED = "inference_failed"
+
+    ALL = (
+        NOT_UTF8,
+        EMPTY,
+        MISSING_KEY,
+        BAD_KEY,
+        KEY_OUT_OF_RANGE,
+        WRONG_VALUE_COUNT,
+        NON_NUMERIC,
+        NON_FINITE,
+        NULL_FIELD,
+        INFERENCE_FAILED,
+    )
+
+
+class RawRecord(NamedTuple):
+    """One input record as read: where it came from and its bytes (`key:v0,v1,...`)."""
+
+    origin: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not be predicted, with the reason and the original payload."""
+
+    origin: str
+    payload: bytes
+    reason: str
+    message: str
+    stacktrace: str = ""
+    timestamp: str = ""
+
+    def to_row(self) -> dict:
+        """The dead-letter row: Google's error-record fields plus origin and reason code."""
+        try:
+            payload_string = self.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            payload_string = None
+        return {
+            "timestamp": self.timestamp or utc_now(),
+            "origin": self.origin,
+            "reason": self.reason,
+            "errorMessage": self.message,
+            "payloadString": payload_string,
+            "payloadBytes": base64.b64encode(self.payload).decode("ascii"),
+            "stacktrace": self.stacktrace or None,
+        }
+
+    def to_json_line(self) -> str:
+        return orjson.dumps(self.to_row()).decode("utf-8")
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """Parsed records ready for the model: keys, a float32 matrix, and the raw records.
+
+    The raw records ride along so that a batch the model rejects can be dead-lettered with
+    the exact bytes that were read.
+    """
+
+    keys: np.ndarray  # int64, shape (n,)
+    images: np.ndarray  # float32, shape (n, width)
+    records: tuple[RawRecord, ...]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Model scores for an ImageBatch, row for row."""
+
+    keys: np.ndarray  # int64, shape (n,)
+    scores: np.ndarray  # float32, shape (n, classes)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    batch: ImageBatch | None
+    dead_letters: list[DeadLetter]
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _excerpt(value: bytes | str) -> str:
+    text = value if isinstance(value, str) else value.decode("utf-8", "backslashreplace")
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def _split_key(payload: bytes) -> tuple[int, bytes]:
+    """Checks the line's envelope and key; returns (key, value bytes) or raises _Rejected."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Rejected(Reason.NOT_UTF8, f"record is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    line = payload.strip(_SURROUNDING_WHITESPACE)
+    if not line:
+        raise _Rejected(Reason.EMPTY, "record is empty or blank")
+    key_part, colon, values = line.partition(b":")
+    if not colon:
+        raise _Rejected(Reason.MISSING_KEY, "no ':' separating the key from the values")
+    key_part = key_part.strip(_SURROUNDING_WHITESPACE)
+    if not _KEY.fullmatch(key_part):
+        raise _Rejected(Reason.BAD_KEY, f"key {_excerpt(key_part)!r} is not an integer")
+    key = int(key_part)
+    if not INT64_MIN <= key <= INT64_MAX:
+        raise _Rejected(Reason.KEY_OUT_OF_RANGE, f"key {_excerpt(key_part)!r} does not fit in a 64-bit integer")
+    return key, values
+
+
+def _parse_values(values: bytes, width: int) -> np.ndarray:
+    """The reference value parser: exactly `width` finite decimal numbers, comma-separated."""
+    fields = values.split(b",")
+    if len(fields) != width:
+        raise _Rejected(Reason.WRONG_VALUE_COUNT, f"expected {width} values, got {len(fields)}")
+    parsed = np.empty(width, dtype=np.float64)
+    for position, field in enumerate(fields):
+        try:
+            if b"_" in field:  # float() reads '1_0' as 10; a data file should not
+                raise ValueError(field)
+            parsed[position] = float(field)
+        except ValueError:
+            raise _Rejected(
+                Reason.NON_NUMERIC, f"value {position} ({_excerpt(field.strip())!r}) is not a number"
+            ) from None
+    with np.errstate(over="ignore"):  # overflow to inf is reported below, as a reason
+        image = parsed.astype(np.float32)
+    if not np.isfinite(image).all():
+        position = int(np.flatnonzero(~np.isfinite(image))[0])
+        raise _Rejected(
+            Reason.NON_FINITE,
+            f"value {position} ({_excerpt(fields[position].strip())!r}) is not finite in float32",
+        )
+    return image
+
+
+def parse_record(record: RawRecord, width: int) -> tuple[int, np.ndarray] | DeadLetter:
+    """Parses one record into (key, float32 vector of `width` values) or a DeadLetter."""
+    try:
+        key, values = _split_key(record.payload)
+        return key, _parse_values(values, width)
+    except _Rejected as rejected:
+        return DeadLetter(record.origin, record.payload, rejected.reason, rejected.message, timestamp=utc_now())
+
+
+_ARROW_READ = pa_csv.ReadOptions(column_names=["v"], use_threads=False, block_size=1 << 24)
+_ARROW_PARSE = pa_csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False)
+_ARROW_CONVERT = pa_csv.ConvertOptions(
+    column_types={"v": pa.float64()}, null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False
+)
+
+
+def _arrow_parse(value_lists: Sequence[bytes], width: int) -> np.ndarray | None:
+    """Parses well-shaped value lists in one vectorised call; None if any value is not a number.
+
+    Every value becomes one row of a single-column CSV, so the C++ parser does the work of
+    `float()` for the whole batch at once. Parsing to float64 and then casting gives the
+    same float32 as the reference path.
+    """
+    blob = b"\n".join(value_lists).replace(b",", b"\n")
+    try:
+        column = pa_csv.read_csv(
+            io.BytesIO(blob), read_options=_ARROW_READ, parse_options=_ARROW_PARSE, convert_options=_ARROW_CONVERT
+        ).column(0)
+    except pa.ArrowInvalid:
+        return None
+    if len(column) != len(value_lists) * width:
+        return None
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and go to the reference parser
+        return column.to_numpy().astype(np.float32).reshape(len(value_lists), width)
+
+
+def _parse_candidates(
+    candidates: list[tuple[int, int, bytes]], width: int
+) -> Iterator[tuple[int, int, np.ndarray | None]]:
+    """Yields (index, key, image or None); bisects the batch when one value spoils it."""
+    images = _arrow_parse([values for _, _, values in candidates], width)
+    if images is not None:
+        finite = np.isfinite(images).all(axis=1)
+        for (index, key, _), image, ok in zip(candidates, images, finite, strict=True):
+            yield index, key, image if ok else None
+    elif len(candidates) == 1:
+        yield candidates[0][0], candidates[0][1], None
+    else:
+        middle = len(candidates) // 2
+        yield from _parse_candidates(candidates[:middle], width)
+        yield from _parse_candidates(candidates[middle:], width)
+
+
+def parse_batch(records: Sequence[RawRecord], width: int) -> ParseResult:
+    """Parses a batch of records; the result is exactly what `parse_record` gives one by one.
+
+    Lines whose shape is plainly right (integer key, `width - 1` commas, only number bytes)
+    are parsed together; the rest, and any line the vectorised parse refuses, go through
+    `parse_record`, which also names the reason for a rejection.
+    """
+    parsed: list[tuple[int, int, np.ndarray] | None] = [None] * len(records)
+    candidates: list[tuple[int, int, bytes]] = []
+    for index, record in enumerate(records):
+        try:
+            key, values = _split_key(record.payload)
+        except _Rejected:
+            continue
+        values = values.strip(_SURROUNDING_WHITESPACE)
+        if values.count(b",") == width - 1 and values and not values.translate(None, _VALUE_BYTES):
+            candidates.append((index, key, values))
+    if candidates:
+        for index, key, image in _parse_candidates(candidates, width):
+            if image is not None:
+                parsed[index] = (index, key, image)
+
+    dead_letters: list[DeadLetter] = []
+    good: list[tuple[int, int, np.ndarray]] = []
+    for index, record in enumerate(records):
+        entry = parsed[index]
+        if entry is None:
+            outcome = parse_record(record, width)
+            if isinstance(outcome, DeadLetter):
+                dead_letters.append(outcome)
+                continue
+            entry = (index, outcome[0], outcome[1])
+        good.append(entry)
+    if not good:
+        return ParseResult(None, dead_letters)
+    batch = ImageBatch(
+        keys=np.fromiter((key for _, key, _ in good), dtype=np.int64, count=len(good)),
+        images=np.stack([image for _, _, image in good]),
+        records=tuple(records[index] for index, _, _ in good),
+    )
+    return ParseResult(batch, dead_letters)
+
+
+def row_to_record(row: dict, origin: str) -> RawRecord | DeadLetter:
+    """Turns a `key INTEGER, image STRING` row into the text record it was loaded from."""
+    key, image = row.get("key"), row.get("image")
+    if key is None or image is None:
+        missing = " and ".join(name for name, value in (("key", key), ("image", image)) if value is None)
+        payload = orjson.dumps(row, default=str)
+        return DeadLetter(origin, payload, Reason.NULL_FIELD, f"{missing} is NULL", timestamp=utc_now())
+    return RawRecord(origin, f"{key}:{image}".encode())
+
+
+def class_columns(num_classes: int) -> list[str]:
+    return [f"pred{index}" for index in range(num_classes)]
+
+
+def prediction_rows(scored: ScoredBatch) -> list[dict]:
+    """Prediction rows: key, prediction (argmax), confidence (max score), pred0..predN-1.
+
+    Scores go through orjson's shortest float32 repr, so text and BigQuery show the same
+    digits (0.998, not 0.9980000257492065).
+    """
+    scores = scored.scores
+    columns = class_columns(scores.shape[1])
+    predictions = scores.argmax(axis=1).tolist()
+    confidences = orjson.loads(orjson.dumps(scores.max(axis=1), option=orjson.OPT_SERIALIZE_NUMPY))
+    score_lists = orjson.loads(orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY))
+    rows = []
+    for key, prediction, confidence, values in zip(
+        scored.keys.tolist(), predictions, confidences, score_lists, strict=True
+    ):
+        row = {"key": key, "prediction": prediction, "confidence": confidence}
+        row.update(zip(columns, values, strict=True))
+        rows.append(row)
+    return rows
+
+
+def prediction_json_lines(scored: ScoredBatch) -> list[str]:
+    return [orjson.dumps(row).decode("utf-8") for row in prediction_rows(scored)]

@@ -1,0 +1,142 @@
+"""Sinks: PTransforms that count, format and write predictions or dead letters.
+
+Formatting happens here, per batch, with the row contract from `records`; the two kinds
+of sink differ only in how rows are written.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
+
+from pipeline import metrics
+from pipeline.records import DeadLetter, ScoredBatch, class_columns, prediction_json_lines, prediction_rows
+
+TEXT_SUFFIX = ".jsonl"
+
+DEAD_LETTER_SCHEMA = {
+    "fields": [
+        {"name": "timestamp", "type": "TIMESTAMP", "mode": "REQUIRED"},
+        {"name": "origin", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "reason", "type": "STRING", "mode": "REQUIRED"},
+        {"name": "errorMessage", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "payloadString", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "payloadBytes", "type": "BYTES", "mode": "NULLABLE"},
+        {"name": "stacktrace", "type": "STRING", "mode": "NULLABLE"},
+    ]
+}
+
+
+def prediction_schema(num_classes: int) -> dict:
+    """key INTEGER, prediction INTEGER, confidence FLOAT, pred0..predN-1 FLOAT."""
+    fields = [
+        {"name": "key", "type": "INTEGER", "mode": "REQUIRED"},
+        {"name": "prediction", "type": "INTEGER", "mode": "REQUIRED"},
+        {"name": "confidence", "type": "FLOAT", "mode": "REQUIRED"},
+    ]
+    fields += [{"name": name, "type": "FLOAT", "mode": "REQUIRED"} for name in class_columns(num_classes)]
+    return {"fields": fields}
+
+
+class _FormatPredictionsFn(beam.DoFn):
+    """Counts predictions, notes when the first one was made, and formats a batch."""
+
+    def __init__(self, as_json_lines: bool):
+        self._as_json_lines = as_json_lines
+        self._predictions = metrics.counter(metrics.PREDICTIONS)
+        self._first_prediction = metrics.first_prediction_clock()
+
+    def process(self, scored: ScoredBatch):
+        self._predictions.inc(len(scored))
+        self._first_prediction.update(metrics.now_ms())
+        yield from prediction_json_lines(scored) if self._as_json_lines else prediction_rows(scored)
+
+
+class _CountDeadLettersFn(beam.DoFn):
+    def __init__(self, as_json_lines: bool):
+        self._as_json_lines = as_json_lines
+        self._total = metrics.counter(metrics.DEAD_LETTERS)
+        self._by_reason: dict = {}
+
+    def process(self, dead_letter: DeadLetter):
+        self._total.inc()
+        reason_counter = self._by_reason.get(dead_letter.reason)
+        if reason_counter is None:
+            reason_counter = metrics.counter(metrics.DEAD_LETTER_REASON_PREFIX + dead_letter.reason)
+            self._by_reason[dead_letter.reason] = reason_counter
+        reason_counter.inc()
+        yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
+
+
+class WritePredictionsText(beam.PTransform):
+    """Predictions as JSON lines in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, scored):
+        return (
+            scored
+            | "Format" >> beam.ParDo(_FormatPredictionsFn(as_json_lines=True))
+            | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
+        )
+
+
+class WriteDeadLettersText(beam.PTransform):
+    """Dead letters as JSON lines in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, dead_letters):
+        return (
+            dead_letters
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True))
+            | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
+        )
+
+
+def _write_table(table: str, schema: dict, project: str | None) -> WriteToBigQuery:
+    return WriteToBigQuery(
+        table,
+        schema=schema,
+        project=project,
+        method=WriteToBigQuery.Method.FILE_LOADS,
+        create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
+        write_disposition=BigQueryDisposition.WRITE_TRUNCATE,
+    )
+
+
+class WritePredictionsBigQuery(beam.PTransform):
+    """Predictions into a table created if needed and truncated on write (batch file loads)."""
+
+    def __init__(self, table: str, num_classes: int, project: str | None = None):
+        super().__init__()
+        self._table = table
+        self._num_classes = num_classes
+        self._project = project
+
+    def expand(self, scored):
+        return (
+            scored
+            | "Format" >> beam.ParDo(_FormatPredictionsFn(as_json_lines=False))
+            | "Write table" >> _write_table(self._table, prediction_schema(self._num_classes), self._project)
+        )
+
+
+class WriteDeadLettersBigQuery(beam.PTransform):
+    """Dead letters into `<output>_error_records`: Google's error-record fields plus origin, reason."""
+
+    def __init__(self, table: str, project: str | None = None):
+        super().__init__()
+        self._table = table
+        self._project = project
+
+    def expand(self, dead_letters):
+        return (
+            dead_letters
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False))
+            | "Write table" >> _write_table(self._table, DEAD_LETTER_SCHEMA, self._project)
+        )

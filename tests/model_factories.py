@@ -1,0 +1,122 @@
+"""Builders of tiny real TensorFlow models in every format the template loads.
+
+The same small network (width inputs -> 3 softmax classes) is saved as a SavedModel with a
+flat input, a SavedModel with an image-shaped input, a .keras file, and a TF1 checkpoint of
+the 2017 sample's convention; `reference_scores` computes what each must predict.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+WIDTH = 12
+IMAGE_SHAPE = (2, 2, 3)
+CLASSES = 3
+_RNG = np.random.default_rng(7)
+KERNEL = _RNG.normal(size=(WIDTH, CLASSES)).astype(np.float32)
+BIAS = _RNG.normal(size=(CLASSES,)).astype(np.float32)
+
+
+def reference_scores(images: np.ndarray) -> np.ndarray:
+    """softmax(images @ KERNEL + BIAS) in float64: what every tiny model computes."""
+    logits = images.reshape(len(images), -1).astype(np.float64) @ KERNEL + BIAS
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _keras_model(input_shape: tuple[int, ...]):
+    import keras
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    flat = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
+    scores = keras.layers.Dense(CLASSES, activation="softmax", name="scores")(flat)
+    model = keras.Model(inputs, scores)
+    model.get_layer("scores").set_weights([KERNEL, BIAS])
+    return model
+
+
+def save_saved_model(model, path: Path, input_shape: tuple[int, ...]) -> Path:
+    """A SavedModel with a `serving_default` signature, variables stored once."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.weights = [variable.value for variable in model.weights]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32, name="image")])
+    def serve(image):
+        return {"scores": model(image, training=False)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path
+
+
+def save_tf1_checkpoint(prefix: Path, with_key: bool = True) -> Path:
+    """A TF1 graph + checkpoint following the seed: collections inputs {image, key}, outputs {key, scores}."""
+    import tensorflow as tf
+
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [None, WIDTH])
+        key = tf.compat.v1.placeholder(tf.int64, [None])
+        kernel = tf.compat.v1.Variable(KERNEL)
+        bias = tf.compat.v1.Variable(BIAS)
+        scores = tf.nn.softmax(tf.matmul(image, kernel) + bias)
+        inputs = {"image": image.name}
+        outputs = {"scores": scores.name}
+        if with_key:
+            inputs["key"] = key.name
+            outputs["key"] = tf.identity(key).name
+        tf.compat.v1.add_to_collection("inputs", json.dumps(inputs))
+        tf.compat.v1.add_to_collection("outputs", json.dumps(outputs))
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, str(prefix))
+    return prefix
+
+
+def build_tiny_models(directory: Path) -> dict[str, Path]:
+    flat = _keras_model((WIDTH,))
+    shaped = _keras_model(IMAGE_SHAPE)
+    keras_path = directory / "tiny.keras"
+    shaped.save(keras_path)
+    return {
+        "saved_model_flat": save_saved_model(flat, directory / "saved-flat", (WIDTH,)),
+        "saved_model_shaped": save_saved_model(shaped, directory / "saved-shaped", IMAGE_SHAPE),
+        "keras": keras_path,
+        "tf1": save_tf1_checkpoint(directory / "tf1" / "export"),
+    }
+
+
+def lambda_keras_file(path: Path) -> Path:
+    """A .keras file with a Lambda layer: arbitrary code that safe_mode must refuse."""
+    import keras
+
+    inputs = keras.Input(shape=(WIDTH,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def failing_saved_model(path: Path, limit: float = 100.0) -> Path:
+    """A SavedModel that raises (InvalidArgumentError) on any batch holding a value >= limit."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.kernel = tf.Variable(KERNEL)
+    module.bias = tf.Variable(BIAS)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, WIDTH], tf.float32, name="image")])
+    def serve(image):
+        checked = tf.debugging.assert_less(image, limit, message="value out of range")
+        with tf.control_dependencies([checked]):
+            return {"scores": tf.nn.softmax(tf.matmul(image, module.kernel) + module.bias)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path

@@ -1,0 +1,83 @@
+"""Every model format loads, reports its signature and predicts what the network computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.models import ModelError, ModelFormat, detect_format, load_model
+from tests.conftest import SAMPLE_MODEL
+from tests.model_factories import CLASSES, IMAGE_SHAPE, WIDTH, lambda_keras_file, reference_scores
+
+IMAGES = np.random.default_rng(1).random((5, WIDTH), dtype=np.float32)
+KEYS = np.arange(5, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("name", "model_format", "input_shape"),
+    [
+        ("saved_model_flat", ModelFormat.SAVED_MODEL, (WIDTH,)),
+        ("saved_model_shaped", ModelFormat.SAVED_MODEL, IMAGE_SHAPE),
+        ("keras", ModelFormat.KERAS, IMAGE_SHAPE),
+        ("tf1", ModelFormat.TF1_CHECKPOINT, (WIDTH,)),
+    ],
+)
+def test_each_format_loads_and_predicts(tiny_models, name, model_format, input_shape):
+    model = load_model(str(tiny_models[name]))
+    assert model.signature.format is model_format
+    assert model.signature.input_shape == input_shape
+    assert model.signature.width == WIDTH
+    assert model.signature.num_classes == CLASSES
+    scores = model.predict(IMAGES, KEYS)
+    assert scores.dtype == np.float32 and scores.shape == (5, CLASSES)
+    np.testing.assert_allclose(scores, reference_scores(IMAGES), atol=1e-6)
+
+
+def test_load_model_is_shared_within_a_process(tiny_models):
+    path = str(tiny_models["saved_model_flat"])
+    assert load_model(path) is load_model(path)
+
+
+def test_seed_metagraph_with_sample_weights_predicts_like_the_sample_savedmodel(legacy_checkpoint, sample_lines):
+    legacy = load_model(str(legacy_checkpoint))
+    sample = load_model(str(SAMPLE_MODEL))
+    assert legacy.signature.format is ModelFormat.TF1_CHECKPOINT
+    assert legacy.signature.input_shape == (784,)
+    assert sample.signature.input_shape == (28, 28, 1)
+    images = np.array([line.split(b":")[1].split(b",") for line in sample_lines[:64]], dtype=np.float32)
+    np.testing.assert_allclose(legacy.predict(images, np.arange(64)), sample.predict(images, np.arange(64)), atol=1e-5)
+
+
+def test_format_detection(tiny_models, tmp_path):
+    assert detect_format(str(tiny_models["keras"])) is ModelFormat.KERAS
+    assert detect_format(str(tiny_models["tf1"])) is ModelFormat.TF1_CHECKPOINT
+    assert detect_format(str(tiny_models["saved_model_flat"]) + "/") is ModelFormat.SAVED_MODEL
+    with pytest.raises(ModelError, match="nothing exists"):
+        detect_format(str(tmp_path / "missing"))
+    with pytest.raises(ModelError, match="not a SavedModel directory"):
+        detect_format(str(tmp_path))
+    with pytest.raises(ModelError, match="HDF5"):
+        detect_format(str(tmp_path / "model.h5"))
+    with pytest.raises(ModelError, match=r"no such \.keras file"):
+        detect_format(str(tmp_path / "model.keras"))
+
+
+def test_keras_file_with_code_is_refused_by_safe_mode(tmp_path):
+    path = lambda_keras_file(tmp_path / "lambda.keras")
+    with pytest.raises(ModelError, match="does not load safely") as error:
+        load_model(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_corrupt_savedmodel_is_a_clear_error(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(ModelError, match="does not load"):
+        load_model(str(tmp_path / "broken"))
+
+
+def test_checkpoint_without_weights_is_a_clear_error(tmp_path, shared_dir):
+    prefix = tmp_path / "export"
+    prefix.with_suffix(".meta").write_bytes((shared_dir / "data/seed-model/export.meta").read_bytes())
+    with pytest.raises(ModelError, match="weights do not restore"):
+        load_model(str(prefix))

@@ -1,0 +1,112 @@
+"""The whole graph on DirectRunner: same numbers as the model called directly, and every
+record accounted for in predictions, dead letters and counters."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import orjson
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.metrics import read_counts
+from pipeline.pipeline import build
+from pipeline.records import Reason
+from pipeline.validation import validate
+from tests.conftest import SAMPLE_MODEL
+from tests.model_factories import WIDTH, failing_saved_model, reference_scores
+
+BAD_LINES = {
+    b"": Reason.EMPTY,
+    b"no key here": Reason.MISSING_KEY,
+    b"x1:" + b",".join([b"0"] * 784): Reason.BAD_KEY,
+    b"5:" + b",".join([b"0"] * 783): Reason.WRONG_VALUE_COUNT,
+    b"6:" + b",".join([b"0"] * 783 + [b"zero"]): Reason.NON_NUMERIC,
+    b"7:" + b",".join([b"nan"] + [b"0"] * 783): Reason.NON_FINITE,
+    b"8:\xff" + b",".join([b"0"] * 784): Reason.NOT_UTF8,
+}
+
+
+def run_job(tmp_path: Path, input_pattern: str, model: str, *extra: str):
+    options = PipelineOptions(
+        [f"--input={input_pattern}", f"--output={tmp_path / 'out' / 'predictions'}", f"--model={model}", *extra]
+    )
+    config = validate(options)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return config, read_counts(result)
+
+
+def read_json_lines(pattern: Path) -> list[dict]:
+    return [
+        orjson.loads(line)
+        for path in sorted(pattern.parent.glob(pattern.name))
+        for line in path.read_bytes().splitlines()
+    ]
+
+
+@pytest.fixture(scope="module")
+def mixed_input(tmp_path_factory, sample_lines) -> Path:
+    """400 sample images with one bad line of every kind spread among them, gzipped."""
+    lines = list(sample_lines[:400])
+    for position, bad in enumerate(BAD_LINES):
+        lines.insert(position * 50 + 3, bad)
+    path = tmp_path_factory.mktemp("input") / "images.txt.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    return path
+
+
+def test_pipeline_matches_direct_model_calls_and_accounts_for_every_record(tmp_path, mixed_input, sample_lines):
+    _, counts = run_job(tmp_path, str(mixed_input), str(SAMPLE_MODEL), "--batch_size=64")
+
+    predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
+    dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")
+    assert sorted(row["key"] for row in predictions) == list(range(400))
+    assert sorted(row["reason"] for row in dead_letters) == sorted(BAD_LINES.values())
+    assert counts.records_read == 400 + len(BAD_LINES)
+    assert counts.predictions == 400 and counts.dead_letters == len(BAD_LINES)
+    assert counts.reconciles
+    assert counts.dead_letters_by_reason == {reason: 1 for reason in BAD_LINES.values()}
+    assert counts.first_prediction_unix_ms is not None
+
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(SAMPLE_MODEL)).signatures["serving_default"]
+    images = np.array([line.split(b":")[1].split(b",") for line in sample_lines[:400]], dtype=np.float32)
+    direct = serve(image=tf.constant(images.reshape(-1, 28, 28, 1)))["scores"].numpy()
+    by_key = {row["key"]: row for row in predictions}
+    piped = np.array([[by_key[key][f"pred{c}"] for c in range(10)] for key in range(400)])
+    np.testing.assert_allclose(piped, direct, atol=1e-5)
+    assert [by_key[key]["prediction"] for key in range(400)] == direct.argmax(axis=1).tolist()
+    np.testing.assert_allclose([by_key[key]["confidence"] for key in range(400)], direct.max(axis=1), atol=1e-5)
+    assert all(isinstance(row["key"], int) for row in predictions)
+
+
+def test_records_of_batches_the_model_rejects_become_dead_letters(tmp_path):
+    model = failing_saved_model(tmp_path / "failing")
+    rng = np.random.default_rng(3)
+    images = rng.random((40, WIDTH), dtype=np.float32)
+    images[17, 2] = 500.0  # the model refuses any batch holding this record
+    lines = [f"{key}:" + ",".join(str(v) for v in image) for key, image in enumerate(images)]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(lines) + "\n")
+
+    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=4")
+
+    predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
+    dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")
+    failed_keys = sorted(int(row["payloadString"].split(":")[0]) for row in dead_letters)
+    assert 17 in failed_keys and len(failed_keys) <= 4
+    assert {row["reason"] for row in dead_letters} == {Reason.INFERENCE_FAILED}
+    assert all("value out of range" in row["errorMessage"] for row in dead_letters)
+    assert all(row["stacktrace"] for row in dead_letters)
+    assert sorted(row["key"] for row in predictions) == sorted(set(range(40)) - set(failed_keys))
+    assert counts.reconciles and counts.records_read == 40
+    good = [row for row in predictions]
+    expected = reference_scores(images[[row["key"] for row in good]])
+    np.testing.assert_allclose([[row[f"pred{c}"] for c in range(3)] for row in good], expected, atol=1e-5)

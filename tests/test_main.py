@@ -1,0 +1,88 @@
+"""The entry point as users meet it: one line and exit status 2 for every launch mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from main import run
+from pipeline.options import PARAMETERS
+from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
+
+MAIN = ROOT / "template" / "main.py"
+
+
+def good_args(tmp_path) -> list[str]:
+    return [f"--input={SAMPLE_IMAGES}", f"--output={tmp_path / 'out' / 'predictions'}", f"--model={SAMPLE_MODEL}"]
+
+
+def replace(args: list[str], **changes: str | None) -> list[str]:
+    kept = [arg for arg in args if arg.split("=", 1)[0][2:] not in changes]
+    return kept + [f"--{name}={value}" for name, value in changes.items() if value is not None]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"input": None}, "error: --input is required"),
+        ({"output": None}, "error: --output is required"),
+        ({"model": None}, "error: --model is required"),
+        ({"input": "/nonexistent/images*.txt"}, "error: --input=/nonexistent/images*.txt: no file matches"),
+        ({"model": "/nonexistent/model"}, "error: --model=/nonexistent/model: nothing exists"),
+        ({"source": "parquet"}, "error: --source=parquet: must be one of text, bigquery"),
+        ({"sink": "csv"}, "error: --sink=csv: must be one of text, bigquery"),
+        ({"batch_size": "0"}, "error: --batch_size=0: must be from 1 to 8192"),
+        ({"batch_size": "ten"}, "error: --batch_size=ten: must be a whole number"),
+        ({"query": "SELECT 1"}, "error: --query applies only to source=bigquery"),
+        ({"source": "bq", "input": "not a table"}, "error: --input=not a table: not a BigQuery table"),
+        ({"sink": "bigquery", "output": "gs://b/x"}, "error: --output=gs://b/x: not a BigQuery table"),
+        ({"sink": "bq", "output": "ds.predict"}, "error: --temp_location is required"),
+        ({"batchsize": "5"}, "error: unknown parameter --batchsize; did you mean --batch_size?"),
+    ],
+)
+def test_launch_mistakes_are_one_line_and_exit_2(tmp_path, capfd, changes, expected):
+    assert run(replace(good_args(tmp_path), **changes)) == 2
+    err = capfd.readouterr().err
+    assert err.strip().startswith(expected), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("predictions-*"))
+
+
+def test_unwritable_output_is_one_line(tmp_path, capfd):
+    (tmp_path / "a-file").write_text("a file where the output folder should be")
+    target = str(tmp_path / "a-file" / "predictions")  # refused even for root
+    assert run(replace(good_args(tmp_path), output=target)) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --output={target}: cannot write there"), err
+    assert len(err.splitlines()) == 1
+
+
+def test_model_whose_width_is_wrong_is_refused_by_its_records_not_silently(tmp_path, tiny_models, capfd):
+    """A 12-wide model over 784-value lines: launch succeeds, every line is dead-lettered."""
+    assert run(replace(good_args(tmp_path), model=str(tiny_models["keras"]))) == 0
+    out = capfd.readouterr().out
+    assert "predictions                   0" in out
+    assert "wrong_value_count      10,000" in out
+
+
+def test_help_lists_every_parameter():
+    result = subprocess.run([sys.executable, str(MAIN), "--help"], capture_output=True, text=True, check=True)
+    for parameter in PARAMETERS:
+        assert f"--{parameter.name}" in result.stdout
+
+
+def test_corrupt_model_in_a_fresh_process_is_one_clean_line(tmp_path):
+    """TensorFlow is imported on this path: its start-up chatter must not bury the error."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "saved_model.pb").write_bytes(b"garbage")
+    result = subprocess.run(
+        [sys.executable, str(MAIN), *replace(good_args(tmp_path), model=str(tmp_path / "model"))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: --model={tmp_path / 'model'}: the SavedModel does not load")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
