@@ -56,7 +56,7 @@ sample-model: $(RUNTIME)
 	$(PY) scripts/train_sample_model.py
 
 metadata: $(RUNTIME)
-	PYTHONPATH=template $(PY) -m pipeline.template_metadata --write
+	$(PY) scripts/template_metadata.py --write
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -1,13 +1,10 @@
-"""The parse step: raw records in, ImageBatches and dead letters out.
+"""The parse step: batches of raw records in, ImageBatches and dead letters out.
 
-Records are grouped with Beam's BatchElements before parsing, so text-to-float conversion
-runs vectorised over a whole batch and the batch goes to the model as it is.
+Text-to-float conversion runs vectorised over a whole batch, and the batch goes to the
+model as it is.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 import apache_beam as beam
 
@@ -32,20 +29,18 @@ class _ParseBatchFn(beam.DoFn):
 
 
 class ParseRecords(beam.PTransform):
-    """Batches records, optionally spreads the batches over workers, and parses them.
+    """Optionally spreads record batches over workers, then parses them.
 
-    `redistribute` adds a Reshuffle after batching: a gzip file is read by one worker, and
-    without it that worker would also do all the parsing and inference.
+    `redistribute` adds a Reshuffle: a gzip file is read by one worker, and without it that
+    worker would also do all the parsing and inference.
     """
 
-    def __init__(self, width: int, batching: Mapping[str, Any], redistribute: bool = False):
+    def __init__(self, width: int, redistribute: bool = False):
         super().__init__()
         self._width = width
-        self._batching = dict(batching)
         self._redistribute = redistribute
 
-    def expand(self, records):
-        batches = records | "Batch records" >> beam.BatchElements(**self._batching)
+    def expand(self, batches):
         if self._redistribute:
             batches = batches | "Spread batches" >> beam.Reshuffle()
         parsed = batches | "Parse batch" >> beam.ParDo(_ParseBatchFn(self._width)).with_outputs(

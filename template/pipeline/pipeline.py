@@ -18,8 +18,8 @@ from pipeline.validation import JobConfig
 
 def _source(config: JobConfig) -> beam.PTransform:
     if config.source == "bigquery":
-        return ReadBigQueryRecords(table=config.input, query=config.query, project=config.project)
-    return ReadTextRecords(config.input)
+        return ReadBigQueryRecords(config.batch_size, table=config.input, query=config.query, project=config.project)
+    return ReadTextRecords(config.input, config.batch_size)
 
 
 def _prediction_sink(config: JobConfig) -> beam.PTransform:
@@ -38,9 +38,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, redistribute: bool = Fa
     """Adds the whole job to `pipeline`."""
     handler = ImageBatchModelHandler(config.model, max_batch_size=config.batch_size)
     records, rejected_rows = pipeline | "Read" >> _source(config)
-    images, unparsable = records | "Parse" >> ParseRecords(
-        config.signature.width, handler.batching_kwargs(), redistribute
-    )
+    images, unparsable = records | "Parse" >> ParseRecords(config.signature.width, redistribute)
     scored, failed = images | "Predict" >> Predict(handler)
     _ = scored | "Write predictions" >> _prediction_sink(config)
     _ = (

@@ -49,7 +49,10 @@ class _FormatPredictionsFn(beam.DoFn):
     def process(self, scored: ScoredBatch):
         self._predictions.inc(len(scored))
         self._first_prediction.update(metrics.now_ms())
-        yield from prediction_json_lines(scored) if self._as_json_lines else prediction_rows(scored)
+        if self._as_json_lines:
+            yield "\n".join(prediction_json_lines(scored))  # one element per batch: one line per record
+        else:
+            yield from prediction_rows(scored)
 
 
 class _CountDeadLettersFn(beam.DoFn):

@@ -1,35 +1,68 @@
-"""Sources: PTransforms that turn an input into RawRecords, knowing nothing of models.
+"""Sources: PTransforms that turn an input into batches of RawRecords, knowing nothing of models.
 
-Each source returns (records, dead_letters): a BigQuery row with a NULL field is rejected
-here, since there is no text line to hand to the parser.
+Every source returns (batches, dead_letters): lists of at most `batch_size` records, so that
+everything downstream works a batch at a time, and the rows a source itself must reject
+(a BigQuery row with a NULL field has no text line to hand to the parser).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import apache_beam as beam
-from apache_beam.coders import BytesCoder
+from apache_beam.io import fileio
 
 from pipeline.records import DeadLetter, RawRecord, row_to_record
 
 _DEAD = "dead_letters"
+_READ_CHUNK_BYTES = 1 << 22
+
+
+def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[list[RawRecord]]:
+    """The lines of one file as bytes, in lists of `batch_size` records.
+
+    Bytes, not text, so that a line that is not UTF-8 becomes a dead letter rather than a
+    failed job. Lines end at b'\\n' (a '\\r' before it is stripped by the parser); a last
+    line without a newline is still a record. Compression is detected from the file name.
+    """
+    origin = readable.metadata.path
+    batch: list[RawRecord] = []
+    remainder = b""
+    with readable.open(mime_type="application/octet-stream") as handle:
+        while True:
+            chunk = handle.read(_READ_CHUNK_BYTES)
+            if not chunk:
+                break
+            lines = (remainder + chunk).split(b"\n")
+            remainder = lines.pop()
+            for line in lines:
+                batch.append(RawRecord(origin, line))
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+    if remainder:
+        batch.append(RawRecord(origin, remainder))
+    if batch:
+        yield batch
 
 
 class ReadTextRecords(beam.PTransform):
-    """Lines of the files matching a pattern, as bytes (so non-UTF-8 lines are dead-lettered,
-    not fatal), with the name of the file each came from. Gzip is detected from the name."""
+    """Lines of every file matching a pattern (local, gs://, gzip or not), in batches."""
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, batch_size: int):
         super().__init__()
         self._pattern = pattern
+        self._batch_size = batch_size
 
     def expand(self, begin):
-        records = (
+        batches = (
             begin
-            | "Read lines" >> beam.io.ReadFromTextWithFilename(self._pattern, coder=BytesCoder())
-            | "As records" >> beam.MapTuple(RawRecord)
+            | "Match files" >> fileio.MatchFiles(self._pattern)
+            | "Open files" >> fileio.ReadMatches()
+            | "Read line batches" >> beam.FlatMap(read_line_batches, self._batch_size)
         )
         no_dead_letters = begin | "No rejected rows" >> beam.Create([]).with_output_types(DeadLetter)
-        return records, no_dead_letters
+        return batches, no_dead_letters
 
 
 def _split_rows(row: dict, origin: str):
@@ -41,12 +74,13 @@ def _split_rows(row: dict, origin: str):
 
 
 class ReadBigQueryRecords(beam.PTransform):
-    """Rows (key INTEGER, image STRING) of a table or query through the Storage Read API."""
+    """Rows (key INTEGER, image STRING) of a table or query through the Storage Read API, in batches."""
 
-    def __init__(self, table: str | None = None, query: str | None = None, project: str | None = None):
+    def __init__(self, batch_size: int, table: str | None = None, query: str | None = None, project: str | None = None):
         super().__init__()
         if (table is None) == (query is None):
             raise ValueError("give exactly one of table and query")
+        self._batch_size = batch_size
         self._table = table
         self._query = query
         self._project = project
@@ -65,4 +99,7 @@ class ReadBigQueryRecords(beam.PTransform):
             origin = "query"
         rows = begin | "Read rows" >> read
         split = rows | "As records" >> beam.FlatMap(_split_rows, origin).with_outputs(_DEAD, main="records")
-        return split.records, split[_DEAD]
+        batches = split.records | "Batch records" >> beam.BatchElements(
+            min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size
+        )
+        return batches, split[_DEAD]
