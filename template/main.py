@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import metrics  # noqa: E402
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
+from pipeline.sinks import clear_text_output  # noqa: E402
 from pipeline.summary import format_summary  # noqa: E402
 from pipeline.validation import validate  # noqa: E402
 
@@ -46,6 +47,10 @@ def run(argv: list[str] | None = None) -> int:
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+    for kind, prefix in ((config.sink, config.output), (config.dead_letter_kind, config.dead_letter)):
+        if kind == "text" and (removed := clear_text_output(prefix)):
+            print(f"Cleared {len(removed)} leftover file(s) of an earlier run under {prefix}")
 
     local = _is_local(options)
     pipeline = beam.Pipeline(options=options)

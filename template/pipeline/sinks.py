@@ -7,6 +7,7 @@ of sink differ only in how rows are written.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 
 from pipeline import metrics
@@ -25,6 +26,26 @@ DEAD_LETTER_SCHEMA = {
         {"name": "stacktrace", "type": "STRING", "mode": "NULLABLE"},
     ]
 }
+
+
+def clear_text_output(prefix: str) -> list[str]:
+    """Deletes what an earlier run left under a text prefix: its shards and Beam's temp folders.
+
+    Beam replaces only shards of the same count, so a rerun that makes fewer shards would
+    leave stale ones beside its own; and a killed run leaves `beam-temp-*` folders. Clearing
+    both at launch makes a text output behave like a truncated table: it holds one run.
+    """
+    directory, name = FileSystems.split(prefix)
+    patterns = [
+        f"{prefix}-[0-9]*-of-[0-9]*{TEXT_SUFFIX}",
+        FileSystems.join(directory, f"beam-temp-{name}-*"),
+        FileSystems.join(directory, f"beam-temp-{name}-*", "*"),
+    ]
+    found = {meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list}
+    stale = sorted(found, key=len, reverse=True)  # files inside a temp folder before the folder
+    if stale:
+        FileSystems.delete(stale)
+    return stale
 
 
 def prediction_schema(num_classes: int) -> dict:

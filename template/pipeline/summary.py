@@ -21,6 +21,7 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
     ]
     for reason, count in sorted(counts.dead_letters_by_reason.items()):
         lines.append(f"    {reason:<18} {count:>10,}")
+    lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value})")
     if counts.first_prediction_unix_ms is not None:
         first = counts.first_prediction_unix_ms / 1000 - started_unix_s
         lines.append(f"  first prediction     {first:>10.1f} s after start")

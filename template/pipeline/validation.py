@@ -6,6 +6,7 @@ The product of validation is a `JobConfig`, the only thing the pipeline graph is
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class JobConfig:
     signature: ModelSignature
     project: str | None
     temp_location: str | None
+    model_load_s: float = 0.0
 
 
 def is_table_spec(value: str) -> bool:
@@ -131,6 +133,7 @@ def validate(options: PipelineOptions) -> JobConfig:
     if dead_letter_kind == "text":
         _check_writable("--dead_letter", dead_letter)
 
+    load_started = time.perf_counter()
     try:
         signature = load_model(model_path).signature
     except ModelError as error:
@@ -149,4 +152,5 @@ def validate(options: PipelineOptions) -> JobConfig:
         signature=signature,
         project=cloud.project,
         temp_location=cloud.temp_location,
+        model_load_s=time.perf_counter() - load_started,
     )

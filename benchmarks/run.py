@@ -1,0 +1,206 @@
+"""`make bench`: this pipeline against its baselines, side by side, in one run on one machine.
+
+Every scenario runs as its own process over the same data (the 10,000 sample images
+replicated to 50,000 lines, gzipped) with the same network (the seed CNN of the sample model),
+and is timed end to end, from process start to exit. Rounds are interleaved and the median
+kept, because a shared machine is noisy: read the ratios, not the absolute numbers.
+
+    python benchmarks/run.py [--rounds N] [--records N] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "build" / "bench"
+PYTHON = sys.executable
+SAMPLE_IMAGES = ROOT / "samples/mnist/images.txt.gz"
+SAMPLE_MODEL = ROOT / "samples/model"
+SEED_STYLE_RECORDS = 3000  # one session.run per record is slow: it is timed on a prefix
+
+
+@dataclass
+class Measurement:
+    wall_s: float
+    peak_rss_mb: float
+    records: int
+    first_prediction_s: float | None = None
+    model_load_s: float | None = None
+    rate_override: float | None = None  # scenarios that time a part of their run report their own rate
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.rate_override or self.records / self.wall_s
+
+
+def prepare(records: int) -> dict[str, Path]:
+    """Input replicated to `records` lines, a legacy checkpoint and a .keras copy of the sample model."""
+    BENCH.mkdir(parents=True, exist_ok=True)
+    data = BENCH / f"images{records}.txt.gz"
+    if not data.exists():
+        with gzip.open(SAMPLE_IMAGES, "rb") as handle:
+            lines = handle.read().splitlines()
+        out = []
+        for index in range(records):
+            _, _, values = lines[index % len(lines)].partition(b":")
+            out.append(str(index).encode() + b":" + values)
+        data.write_bytes(gzip.compress(b"\n".join(out) + b"\n", 6))
+    legacy = BENCH / "legacy" / "export"
+    keras_file = BENCH / "seed_cnn.keras"
+    if not legacy.with_suffix(".meta").exists() or not keras_file.exists():
+        subprocess.run(
+            [PYTHON, str(Path(__file__).parent / "make_models.py"), str(legacy), str(keras_file)], check=True
+        )
+    return {"data": data, "legacy": legacy, "keras": keras_file}
+
+
+def run_process(command: list[str]) -> tuple[float, float, str]:
+    """Runs a command; returns wall seconds, peak RSS (MB) of the process and its stdout."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        if process.returncode:
+            raise SystemExit(f"{' '.join(command)} failed:\n{stderr.read()[-3000:]}")
+        return wall, usage.ru_maxrss / 1024, stdout.read()
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def summary_value(stdout: str, label: str) -> float | None:
+    match = re.search(rf"{label}\s+([\d,.]+)", stdout)
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def scenarios(paths: dict[str, Path], records: int) -> dict:
+    out = BENCH / "out"
+    ours = [PYTHON, "template/main.py", f"--input={paths['data']}", f"--model={SAMPLE_MODEL}"]
+
+    def ours_measure(wall, peak, stdout):
+        return Measurement(
+            wall,
+            peak,
+            int(summary_value(stdout, "records read") or 0),
+            summary_value(stdout, "first prediction"),
+            summary_value(stdout, "model loaded in"),
+        )
+
+    def script_measure(wall, peak, stdout):
+        data = last_json(stdout)
+        return Measurement(
+            wall,
+            peak,
+            data["records"] or records,
+            data.get("first_prediction_s"),
+            data.get("model_load_s"),
+            rate_override=data.get("images_per_s") or data.get("steady_images_per_s"),
+            extra=data,
+        )
+
+    return {
+        "ceiling": (
+            "1. ceiling: parsed array, model called directly",
+            [PYTHON, "benchmarks/ceiling.py", str(paths["data"]), str(SAMPLE_MODEL)],
+            script_measure,
+        ),
+        "handwritten": (
+            "2. hand-written one-process script",
+            [PYTHON, "benchmarks/handwritten.py", str(paths["data"]), str(SAMPLE_MODEL), str(out / "hand.jsonl")],
+            script_measure,
+        ),
+        "seed": (
+            f"3. seed style, one session.run per record ({SEED_STYLE_RECORDS:,})",
+            [
+                PYTHON,
+                "benchmarks/seed_style.py",
+                str(paths["data"]),
+                str(paths["legacy"]),
+                str(out / "seed.jsonl"),
+                str(SEED_STYLE_RECORDS),
+            ],
+            script_measure,
+        ),
+        "stock": (
+            "4. Beam stock RunInference defaults",
+            [PYTHON, "benchmarks/stock_runinference.py", str(paths["data"]), str(paths["keras"]), str(out / "stock")],
+            lambda wall, peak, stdout: Measurement(wall, peak, records),
+        ),
+        "ours": (
+            "5. this pipeline, DirectRunner",
+            [*ours, f"--output={out / 'ours'}"],
+            ours_measure,
+        ),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--only", nargs="*", help="scenario names to run")
+    args = parser.parse_args()
+    paths = prepare(args.records)
+    table = scenarios(paths, args.records)
+    names = args.only or list(table)
+    results: dict[str, list[Measurement]] = {name: [] for name in names}
+    for round_number in range(args.rounds):
+        for name in names:
+            label, command, measure = table[name]
+            print(f"round {round_number + 1}/{args.rounds}: {label} ...", file=sys.stderr, flush=True)
+            results[name].append(measure(*run_process(command)))
+    print_table(table, results)
+    return 0
+
+
+def median(values):
+    values = [value for value in values if value is not None]
+    return statistics.median(values) if values else None
+
+
+def print_table(table, results) -> None:
+    rates = {name: median([m.images_per_s for m in runs]) for name, runs in results.items()}
+    ceiling = rates.get("ceiling")
+    hand = rates.get("handwritten")
+    header = (
+        f"{'scenario':<52} {'images/s':>9} {'x ceiling':>9} {'x script':>8} "
+        f"{'first pred s':>12} {'load s':>7} {'peak RSS MB':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, runs in results.items():
+        rate = rates[name]
+        first = median([m.first_prediction_s for m in runs])
+        load = median([m.model_load_s for m in runs])
+        rss = max(m.peak_rss_mb for m in runs)
+        print(
+            f"{table[name][0]:<52} {rate:>9,.0f} {rate / ceiling if ceiling else float('nan'):>9.2f} "
+            f"{rate / hand if hand else float('nan'):>8.2f} {first if first is not None else float('nan'):>12.1f} "
+            f"{load if load is not None else float('nan'):>7.2f} {rss:>11,.0f}"
+        )
+    print(
+        "\nimages/s: whole process, start to exit, except the ceiling (model calls only) and seed style "
+        "(steady rate over its prefix). Medians of the rounds."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
