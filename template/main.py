@@ -35,7 +35,9 @@ def _is_local(options: PipelineOptions) -> bool:
     return (runner or "").lower() in LOCAL_RUNNERS
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, started: float | None = None) -> int:
+    """Runs the job; `started` (epoch seconds) is when the command began, for the summary's timings."""
+    started = time.time() if started is None else started
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--help" in argv or "-h" in argv:
         print(help_text("main.py"))
@@ -61,10 +63,10 @@ def run(argv: list[str] | None = None) -> int:
         print(f"Submitted job {job_id or ''}".rstrip())
         return 0
     result.wait_until_finish()
-    print(format_summary(config, metrics.read_counts(result), STARTED, time.time()))
+    print(format_summary(config, metrics.read_counts(result), started, time.time()))
     return 0
 
 
 if __name__ == "__main__":
     logging.getLogger().setLevel(logging.WARNING)
-    sys.exit(run())
+    sys.exit(run(started=STARTED))

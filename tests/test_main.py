@@ -38,7 +38,7 @@ def replace(args: list[str], **changes: str | None) -> list[str]:
         ({"query": "SELECT 1"}, "error: --query applies only to source=bigquery"),
         ({"source": "bq", "input": "not a table"}, "error: --input=not a table: not a BigQuery table"),
         ({"sink": "bigquery", "output": "gs://b/x"}, "error: --output=gs://b/x: not a BigQuery table"),
-        ({"sink": "bq", "output": "ds.predict"}, "error: --temp_location is required"),
+        ({"sink": "bq", "output": "ds.predict"}, "error: --temp_location must be a gs:// folder"),
         ({"batchsize": "5"}, "error: unknown parameter --batchsize; did you mean --batch_size?"),
     ],
 )

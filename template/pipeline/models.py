@@ -126,24 +126,21 @@ _FILES_OF_FORMAT = {
 }
 
 
-def localize(path: str, model_format: ModelFormat) -> str:
-    """A local path holding the model at `path`, copied through Beam's filesystems if remote."""
+def copy_to_local(path: str, model_format: ModelFormat, target_dir: str) -> str:
+    """Copies the remote model at `path` into target_dir through Beam's filesystems; returns its local path."""
     path = path.rstrip("/")
-    if _is_local(path):
-        return path
     patterns = [path + suffix for suffix in _FILES_OF_FORMAT[model_format]]
     files = sorted({meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list})
     if not files:
         raise ModelError(f"--model={path}: no files found to copy")
-    target = tempfile.mkdtemp(prefix="model-")
     base = posixpath.dirname(path)
     for remote in files:
-        local = os.path.join(target, *remote[len(base) :].lstrip("/").split("/"))
+        local = os.path.join(target_dir, *remote[len(base) :].lstrip("/").split("/"))
         os.makedirs(os.path.dirname(local), exist_ok=True)
         with FileSystems.open(remote, compression_type="uncompressed") as reader, open(local, "wb") as writer:
             while chunk := reader.read(1 << 22):
                 writer.write(chunk)
-    return os.path.join(target, posixpath.basename(path))
+    return os.path.join(target_dir, posixpath.basename(path))
 
 
 def _static_shape(shape, what: str, path: str) -> tuple[int, ...]:
@@ -323,11 +320,18 @@ def load_model(path: str) -> LoadedModel:
         return _LOADED[path]
 
 
+_LOADERS = {
+    ModelFormat.KERAS: KerasFile,
+    ModelFormat.TF1_CHECKPOINT: Tf1Checkpoint,
+    ModelFormat.SAVED_MODEL: SavedModel,
+}
+
+
 def _load_uncached(path: str) -> LoadedModel:
     model_format = detect_format(path)
-    local = localize(path, model_format)
-    if model_format is ModelFormat.KERAS:
-        return KerasFile(local, path)
-    if model_format is ModelFormat.TF1_CHECKPOINT:
-        return Tf1Checkpoint(local, path)
-    return SavedModel(local, path)
+    loader = _LOADERS[model_format]
+    if _is_local(path):
+        return loader(path.rstrip("/"), path)
+    # TensorFlow reads a model whole into memory, so the local copy can go once it is loaded.
+    with tempfile.TemporaryDirectory(prefix="model-") as target:
+        return loader(copy_to_local(path, model_format, target), path)

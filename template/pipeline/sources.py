@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.io import fileio
 
+from pipeline import metrics
 from pipeline.records import DeadLetter, RawRecord, row_to_record
 
 _DEAD = "dead_letters"
@@ -65,12 +66,20 @@ class ReadTextRecords(beam.PTransform):
         return batches, no_dead_letters
 
 
-def _split_rows(row: dict, origin: str):
-    outcome = row_to_record(row, origin)
-    if isinstance(outcome, DeadLetter):
-        yield beam.pvalue.TaggedOutput(_DEAD, outcome)
-    else:
-        yield outcome
+class _RowsToRecordsFn(beam.DoFn):
+    """Rows become text records; a row with a NULL field is read, and rejected, here."""
+
+    def __init__(self, origin: str):
+        self._origin = origin
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, row: dict):
+        outcome = row_to_record(row, self._origin)
+        if isinstance(outcome, DeadLetter):
+            self._records_read.inc()  # the parse step counts the rows that reach it
+            yield beam.pvalue.TaggedOutput(_DEAD, outcome)
+        else:
+            yield outcome
 
 
 class ReadBigQueryRecords(beam.PTransform):
@@ -98,7 +107,7 @@ class ReadBigQueryRecords(beam.PTransform):
             )
             origin = "query"
         rows = begin | "Read rows" >> read
-        split = rows | "As records" >> beam.FlatMap(_split_rows, origin).with_outputs(_DEAD, main="records")
+        split = rows | "As records" >> beam.ParDo(_RowsToRecordsFn(origin)).with_outputs(_DEAD, main="records")
         batches = split.records | "Batch records" >> beam.BatchElements(
             min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size
         )

@@ -67,6 +67,50 @@ def _check_table(flag: str, spec: str) -> str:
     return spec
 
 
+def _table_parts(flag: str, spec: str, project: str | None) -> tuple[str, str, str]:
+    match = _TABLE_SPEC.match(spec)
+    table_project = match.group("project") or project
+    if not table_project:
+        raise LaunchError(f"{flag}={spec}: name the project (project:dataset.table) or set --project")
+    return table_project, match.group("dataset"), match.group("table")
+
+
+def _bigquery_client(project: str):
+    from google.cloud import bigquery
+
+    return bigquery.Client(project=project)
+
+
+def _check_input_table(spec: str, project: str | None) -> None:
+    """The source table exists and has the seed's columns: key INTEGER, image STRING."""
+    from google.api_core import exceptions
+
+    table_project, dataset, table = _table_parts("--input", spec, project)
+    try:
+        schema = _bigquery_client(table_project).get_table(f"{table_project}.{dataset}.{table}").schema
+    except exceptions.NotFound:
+        raise LaunchError(f"--input={spec}: no such BigQuery table") from None
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"--input={spec}: cannot read the table: {_first_line(error)}") from None
+    columns = {field.name: field.field_type for field in schema}
+    if columns.get("key") not in ("INTEGER", "INT64") or columns.get("image") != "STRING":
+        found = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        raise LaunchError(f"--input={spec}: the table needs columns key INTEGER and image STRING; it has {found}")
+
+
+def _check_output_dataset(flag: str, spec: str, project: str | None) -> None:
+    """The dataset of a table to write exists (the table itself is created if needed)."""
+    from google.api_core import exceptions
+
+    table_project, dataset, _ = _table_parts(flag, spec, project)
+    try:
+        _bigquery_client(table_project).get_dataset(f"{table_project}.{dataset}")
+    except exceptions.NotFound:
+        raise LaunchError(f"{flag}={spec}: dataset {table_project}:{dataset} does not exist; create it first") from None
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"{flag}={spec}: cannot reach the dataset: {_first_line(error)}") from None
+
+
 def _check_input_files(pattern: str) -> None:
     try:
         matched = FileSystems.match([pattern])[0].metadata_list
@@ -118,6 +162,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         input_spec = None
     else:
         input_spec = _check_table("--input", _require(params.input, "--input", "a table project:dataset.table"))
+        _check_input_table(input_spec, cloud.project)
 
     if sink == "bigquery":
         _check_table("--output", output)
@@ -126,8 +171,13 @@ def validate(options: PipelineOptions) -> JobConfig:
     dead_letter_kind = "bigquery" if sink == "bigquery" and "/" not in dead_letter else "text"
     if dead_letter_kind == "bigquery":
         _check_table("--dead_letter", dead_letter)
-    if "bigquery" in (sink, dead_letter_kind) and not (cloud.temp_location or "").strip():
-        raise LaunchError("--temp_location is required to write BigQuery tables (a gs:// folder for load files)")
+    if "bigquery" in (sink, dead_letter_kind):
+        if not (cloud.temp_location or "").strip().startswith("gs://"):
+            raise LaunchError("--temp_location must be a gs:// folder to write BigQuery tables (load files go there)")
+        if sink == "bigquery":
+            _check_output_dataset("--output", output, cloud.project)
+        if dead_letter_kind == "bigquery":
+            _check_output_dataset("--dead_letter", dead_letter, cloud.project)
     if sink == "text":
         _check_writable("--output", output)
     if dead_letter_kind == "text":

@@ -1,0 +1,255 @@
+"""Every source with every sink, end to end, on local GCS and BigQuery emulators.
+
+The template runs unchanged (`main.run`, in this process, DirectRunner) against real servers:
+gcp-storage-emulator for gs:// and bqemulator for BigQuery, started by tests/emulators.py,
+which points the real client libraries at them. Nothing here mocks a client.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from apache_beam.io.filesystems import FileSystems
+
+from main import run
+from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL
+from tests.emulators import CloudEmulators
+
+pytestmark = pytest.mark.emulators
+
+DATASET = "mnist"
+N_IMAGES = 10_000
+PREDICTION_COLUMNS = ["key", "prediction", "confidence"] + [f"pred{index}" for index in range(10)]
+# The 2017 sample's two queries, verbatim.
+SEED_QUERY_FIRST_KEYS = "SELECT * FROM mnist.predict WHERE key < 10 ORDER BY key;"
+SEED_QUERY_CONFIDENT_ZEROS = "SELECT COUNT(*) FROM mnist.predict WHERE pred0 >= 0.9;"
+
+
+@pytest.fixture(scope="module")
+def emu(cloud_emulators: CloudEmulators) -> CloudEmulators:
+    return cloud_emulators
+
+
+@pytest.fixture(scope="module")
+def bq(emu):
+    from google.cloud import bigquery
+
+    client = bigquery.Client()  # BIGQUERY_EMULATOR_HOST and anonymous credentials come from the fixture
+    client.create_dataset(DATASET, exists_ok=True)
+    return client
+
+
+def scalar(bq, sql: str):
+    return next(iter(bq.query(sql).result()))[0]
+
+
+def rows(bq, sql: str) -> list[dict]:
+    return [dict(row.items()) for row in bq.query(sql).result()]
+
+
+@pytest.fixture(scope="module")
+def images_uri(emu) -> str:
+    emu.gcs.client().bucket(emu.bucket).blob("mnist/images.txt.gz").upload_from_filename(str(SAMPLE_IMAGES))
+    return f"gs://{emu.bucket}/mnist/images.txt.gz"
+
+
+@pytest.fixture(scope="module")
+def model_uri(emu) -> str:
+    for path in SAMPLE_MODEL.rglob("*"):
+        if path.is_file():
+            with FileSystems.create(f"gs://{emu.bucket}/mnist/model/{path.relative_to(SAMPLE_MODEL)}") as handle:
+                handle.write(path.read_bytes())
+    return f"gs://{emu.bucket}/mnist/model"
+
+
+@pytest.fixture(scope="module")
+def images_table(emu, bq, images_uri) -> str:
+    """mnist.images, loaded as the seed's `bq load --source_format=CSV -F":" mnist.images images.txt.gz
+    "key:integer,image:string"` does: a CSV load job, field delimiter ':', from the gzipped file on gs://.
+    (bqemulator 1.4.0 ignores fieldDelimiter; tests/emulators.py makes its CSV loads honour it.)"""
+    from google.cloud import bigquery
+
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        field_delimiter=":",
+        schema=[bigquery.SchemaField("key", "INTEGER"), bigquery.SchemaField("image", "STRING")],
+        write_disposition="WRITE_TRUNCATE",
+    )
+    job = bq.load_table_from_uri(images_uri, f"{DATASET}.images", job_config=config)
+    job.result()
+    assert job.output_rows == N_IMAGES
+    return f"{emu.project}:{DATASET}.images"
+
+
+@pytest.fixture(scope="module")
+def direct_scores() -> np.ndarray:
+    """The sample model called directly on all sample images, without the pipeline."""
+    import tensorflow as tf
+
+    with gzip.open(SAMPLE_IMAGES, "rb") as handle:
+        images = np.array([line.split(b":")[1].split(b",") for line in handle.read().splitlines()], dtype=np.float32)
+    serve = tf.saved_model.load(str(SAMPLE_MODEL)).signatures["serving_default"]
+    return np.concatenate(
+        [
+            serve(image=tf.constant(images[i : i + 1000].reshape(-1, 28, 28, 1)))["scores"].numpy()
+            for i in range(0, len(images), 1000)
+        ]
+    )
+
+
+def launch(emu, *args: str) -> None:
+    assert run([*args, *emu.beam_options()]) == 0
+
+
+def read_gcs_json_lines(pattern: str) -> list[dict]:
+    found = []
+    for metadata in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(metadata.path) as handle:
+            found += [json.loads(line) for line in handle.read().splitlines()]
+    return found
+
+
+def assert_matches_direct(predictions: list[dict], direct_scores: np.ndarray) -> None:
+    keys = [row["key"] for row in predictions]
+    assert sorted(keys) == sorted(set(keys)), "duplicate keys"
+    scores = np.array([[row[f"pred{index}"] for index in range(10)] for row in predictions])
+    np.testing.assert_allclose(scores, direct_scores[keys], atol=1e-5)
+    assert [row["prediction"] for row in predictions] == direct_scores[keys].argmax(axis=1).tolist()
+    np.testing.assert_allclose([row["confidence"] for row in predictions], direct_scores[keys].max(axis=1), atol=1e-5)
+
+
+def test_text_on_gcs_to_bigquery_answers_the_seed_queries_and_truncates(emu, bq, images_uri, direct_scores):
+    for _ in range(2):  # the second run must replace the first run's rows, not add to them
+        launch(
+            emu, f"--input={images_uri}", "--sink=bigquery", f"--output={DATASET}.predict", f"--model={SAMPLE_MODEL}"
+        )
+        assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.predict") == N_IMAGES
+
+    table = bq.get_table(f"{emu.project}.{DATASET}.predict")
+    assert [(field.name, field.field_type) for field in table.schema] == [
+        ("key", "INTEGER"),
+        ("prediction", "INTEGER"),
+        ("confidence", "FLOAT"),
+        *[(f"pred{index}", "FLOAT") for index in range(10)],
+    ]
+    assert_matches_direct(rows(bq, f"SELECT * FROM {DATASET}.predict"), direct_scores)
+
+    first_keys = rows(bq, SEED_QUERY_FIRST_KEYS)
+    assert [row["key"] for row in first_keys] == list(range(10))
+    assert list(first_keys[0]) == PREDICTION_COLUMNS
+    assert_matches_direct(first_keys, direct_scores)
+    assert scalar(bq, SEED_QUERY_CONFIDENT_ZEROS) == int((direct_scores[:, 0] >= 0.9).sum())
+
+
+def test_bigquery_table_to_text(emu, images_table, direct_scores, tmp_path):
+    launch(
+        emu,
+        "--source=bq",
+        f"--input={images_table}",
+        "--sink=text",
+        f"--output={tmp_path / 'p'}",
+        f"--model={SAMPLE_MODEL}",
+    )
+    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    assert len(predictions) == N_IMAGES
+    assert_matches_direct(predictions, direct_scores)
+    assert [path.read_text() for path in tmp_path.glob("p_error_records-*.jsonl")] == [""]
+
+
+def test_bigquery_query_to_text(emu, images_table, direct_scores, tmp_path):
+    launch(
+        emu,
+        "--source=bigquery",
+        f"--query=SELECT key, image FROM {DATASET}.images WHERE key < 100",
+        "--sink=text",
+        f"--output={tmp_path / 'p'}",
+        f"--model={SAMPLE_MODEL}",
+    )
+    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(row["key"] for row in predictions) == list(range(100))
+    assert_matches_direct(predictions, direct_scores)
+
+
+def test_bigquery_to_bigquery_sends_bad_rows_to_the_error_table(emu, bq, images_table, direct_scores):
+    bq.query(
+        f"CREATE OR REPLACE TABLE {DATASET}.mixed AS "
+        f"SELECT key, image FROM {DATASET}.images WHERE key < 50 "
+        "UNION ALL SELECT 100001, NULL "
+        "UNION ALL SELECT NULL, '0.5,0.5' "
+        "UNION ALL SELECT 100002, CONCAT(REPEAT('0,', 783), 'x') "
+        "UNION ALL SELECT 100003, '1,2,3'"
+    ).result()
+    for _ in range(2):
+        launch(
+            emu,
+            "--source=bigquery",
+            f"--input={DATASET}.mixed",
+            f"--output={DATASET}.mixed_predict",
+            f"--model={SAMPLE_MODEL}",
+        )
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.mixed_predict") == 50
+    assert_matches_direct(rows(bq, f"SELECT * FROM {DATASET}.mixed_predict"), direct_scores)
+
+    errors = rows(bq, f"SELECT * FROM {DATASET}.mixed_predict_error_records ORDER BY reason, errorMessage")
+    assert [(row["reason"], row["errorMessage"]) for row in errors] == [
+        ("non_numeric_value", "value 783 ('x') is not a number"),
+        ("null_field", "image is NULL"),
+        ("null_field", "key is NULL"),
+        ("wrong_value_count", "expected 784 values, got 3"),
+    ]
+    assert {row["origin"] for row in errors} == {f"{DATASET}.mixed"}
+    assert all(row["timestamp"] is not None and row["payloadBytes"] for row in errors)
+    error_schema = {
+        field.name: field.field_type
+        for field in bq.get_table(f"{emu.project}.{DATASET}.mixed_predict_error_records").schema
+    }
+    assert error_schema == {
+        "timestamp": "TIMESTAMP",
+        "origin": "STRING",
+        "reason": "STRING",
+        "errorMessage": "STRING",
+        "payloadString": "STRING",
+        "payloadBytes": "BYTES",
+        "stacktrace": "STRING",
+    }
+
+
+def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_scores):
+    output = f"gs://{emu.bucket}/mnist/out/predictions"
+    launch(emu, f"--input={images_uri}", f"--output={output}", f"--model={model_uri}")
+    predictions = read_gcs_json_lines(output + "-*.jsonl")
+    assert len(predictions) == N_IMAGES
+    assert_matches_direct(predictions, direct_scores)
+    assert read_gcs_json_lines(output + "_error_records-*.jsonl") == []
+    leftovers = [
+        blob.name for blob in emu.gcs.client().list_blobs(emu.bucket, prefix="mnist/out/") if "beam-temp" in blob.name
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--source=bigquery", "--input=mnist.nope"], "error: --input=mnist.nope: no such BigQuery table"),
+        (
+            ["--source=bigquery", "--input=mnist.wrong_columns"],
+            "error: --input=mnist.wrong_columns: the table needs columns key INTEGER and image STRING",
+        ),
+        (["--sink=bigquery", "--output=nodataset.predict"], "does not exist; create it first"),
+        (
+            ["--sink=bigquery", "--output=mnist.predict", "--temp_location=/tmp/local"],
+            "error: --temp_location must be a gs:// folder",
+        ),
+    ],
+)
+def test_bigquery_launch_mistakes_are_one_line(emu, bq, images_uri, capfd, args, expected):
+    bq.query(f"CREATE OR REPLACE TABLE {DATASET}.wrong_columns AS SELECT 1 AS id, 'x' AS pixels").result()
+    base = [f"--input={images_uri}", "--output=unused", f"--model={SAMPLE_MODEL}"]
+    overridden = {arg.split("=", 1)[0] for arg in args}
+    argv = [arg for arg in base if arg.split("=", 1)[0] not in overridden] + args
+    assert run([*emu.beam_options(), *argv]) == 2
+    err = capfd.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1, err
