@@ -16,6 +16,9 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+# Worker processes of a local runner (--direct_running_mode=multi_processing) import the package too.
+_TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.environ.get("PYTHONPATH")]))
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402

@@ -7,7 +7,10 @@ everything downstream works a batch at a time, and the rows a source itself must
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -17,6 +20,47 @@ from pipeline.records import DeadLetter, RawRecord, row_to_record
 
 _DEAD = "dead_letters"
 _READ_CHUNK_BYTES = 1 << 22
+_PREFETCH_BATCHES = 4
+_T = TypeVar("_T")
+
+
+def prefetched(items: Iterable[_T], depth: int = _PREFETCH_BATCHES) -> Iterator[_T]:
+    """Iterates `items` in a background thread, at most `depth` ahead of the consumer.
+
+    Reading and decompressing (zlib releases the GIL) then overlap with the parsing and
+    inference downstream, instead of taking turns with them. Errors surface in the consumer.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+            buffer.put((done, None))
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            buffer.put((done, error))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full buffer
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.01)
 
 
 def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[list[RawRecord]]:
@@ -60,7 +104,8 @@ class ReadTextRecords(beam.PTransform):
             begin
             | "Match files" >> fileio.MatchFiles(self._pattern)
             | "Open files" >> fileio.ReadMatches()
-            | "Read line batches" >> beam.FlatMap(read_line_batches, self._batch_size)
+            | "Read line batches"
+            >> beam.FlatMap(lambda readable: prefetched(read_line_batches(readable, self._batch_size)))
         )
         no_dead_letters = begin | "No rejected rows" >> beam.Create([]).with_output_types(DeadLetter)
         return batches, no_dead_letters
