@@ -243,10 +243,15 @@ def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_sco
             ["--sink=bigquery", "--output=mnist.predict", "--temp_location=/tmp/local"],
             "error: --temp_location must be a gs:// folder",
         ),
+        (
+            ["--source=bigquery", "--input=mnist.narrow", "--sink=text"],
+            "takes 784 values per record (input shape (28, 28, 1)), but the first record of --input has 3",
+        ),
     ],
 )
 def test_bigquery_launch_mistakes_are_one_line(emu, bq, images_uri, capfd, args, expected):
     bq.query(f"CREATE OR REPLACE TABLE {DATASET}.wrong_columns AS SELECT 1 AS id, 'x' AS pixels").result()
+    bq.query(f"CREATE OR REPLACE TABLE {DATASET}.narrow AS SELECT 1 AS key, '0.5,0.5,0.5' AS image").result()
     base = [f"--input={images_uri}", "--output=unused", f"--model={SAMPLE_MODEL}"]
     overridden = {arg.split("=", 1)[0] for arg in args}
     argv = [arg for arg in base if arg.split("=", 1)[0] not in overridden] + args

@@ -59,12 +59,12 @@ def test_unwritable_output_is_one_line(tmp_path, capfd):
     assert len(err.splitlines()) == 1
 
 
-def test_model_whose_width_is_wrong_is_refused_by_its_records_not_silently(tmp_path, tiny_models, capfd):
-    """A 12-wide model over 784-value lines: launch succeeds, every line is dead-lettered."""
-    assert run(replace(good_args(tmp_path), model=str(tiny_models["keras"]))) == 0
-    out = capfd.readouterr().out
-    assert "predictions                   0" in out
-    assert "wrong_value_count      10,000" in out
+def test_model_that_cannot_take_the_records_is_refused_at_launch(tmp_path, tiny_models, capfd):
+    """A 12-wide model over 784-value lines: one line naming both widths, before any work."""
+    assert run(replace(good_args(tmp_path), model=str(tiny_models["keras"]))) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --model={tiny_models['keras']}: takes 12 values per record"), err
+    assert "the first record of --input has 784" in err and len(err.splitlines()) == 1
 
 
 def test_help_lists_every_parameter():

@@ -1,12 +1,18 @@
 """The parse step: batches of raw records in, ImageBatches and dead letters out.
 
-Text-to-float conversion runs vectorised over a whole batch, and the batch goes to the
-model as it is.
+Text-to-float conversion runs vectorised over a whole batch, and the batch goes to the model
+as it is. Parsing runs one batch ahead of the model, in a worker thread: while the model
+scores batch n downstream, batch n+1 is parsed (both release the GIL in their native code),
+so two cores are used for the two heaviest steps instead of taking turns.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
+
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import metrics
 from pipeline.records import ParseResult, RawRecord, parse_batch
@@ -14,18 +20,52 @@ from pipeline.records import ParseResult, RawRecord, parse_batch
 DEAD_LETTERS = "dead_letters"
 
 
+class _Pending(NamedTuple):
+    result: Future
+    records: int
+    window: object
+    timestamp: object
+
+
 class _ParseBatchFn(beam.DoFn):
     def __init__(self, width: int):
         self._width = width
         self._records_read = metrics.counter(metrics.RECORDS_READ)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: _Pending | None = None
 
-    def process(self, records: list[RawRecord]):
-        self._records_read.inc(len(records))
-        result: ParseResult = parse_batch(records, self._width)
+    def setup(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+
+    def start_bundle(self):
+        self._pending = None
+
+    def process(self, records: list[RawRecord], window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        pending = _Pending(self._pool.submit(parse_batch, records, self._width), len(records), window, timestamp)
+        previous, self._pending = self._pending, pending
+        if previous is not None:
+            yield from self._outputs(previous, windowed=False)
+
+    def finish_bundle(self):
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            yield from self._outputs(pending, windowed=True)
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _outputs(self, pending: _Pending, windowed: bool):
+        result: ParseResult = pending.result.result()
+        self._records_read.inc(pending.records)  # counters belong to the bundle's thread
+
+        def wrap(value):  # outputs of finish_bundle carry their window explicitly
+            return WindowedValue(value, pending.timestamp, [pending.window]) if windowed else value
+
         for dead_letter in result.dead_letters:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, dead_letter)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, wrap(dead_letter))
         if result.batch is not None:
-            yield result.batch
+            yield wrap(result.batch)
 
 
 class ParseRecords(beam.PTransform):

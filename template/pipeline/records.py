@@ -169,6 +169,15 @@ def _split_key(payload: bytes) -> tuple[int, bytes]:
     return key, values
 
 
+def value_count(payload: bytes) -> int | None:
+    """How many values a record carries, or None if its envelope (text, key) is already wrong."""
+    try:
+        _, values = _split_key(payload)
+    except _Rejected:
+        return None
+    return values.count(b",") + 1
+
+
 def _parse_values(values: bytes, width: int) -> np.ndarray:
     """The reference value parser: exactly `width` finite decimal numbers, comma-separated."""
     fields = values.split(b",")

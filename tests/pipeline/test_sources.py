@@ -51,3 +51,27 @@ def test_read_text_records_reads_every_matching_file(tmp_path):
             ),
         )
         assert_that(dead_letters, equal_to([]), label="no dead letters")
+
+
+def test_prefetched_keeps_order_raises_errors_and_stops_early():
+    from pipeline.sources import prefetched
+
+    assert list(prefetched(iter(range(100)), depth=2)) == list(range(100))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    consumed = []
+    try:
+        for item in prefetched(failing()):
+            consumed.append(item)
+    except OSError as error:
+        assert str(error) == "disk gone"
+    else:
+        raise AssertionError("the producer's error was swallowed")
+    assert consumed == [1]
+
+    endless = prefetched(iter(range(10**9)), depth=2)
+    assert next(endless) == 0
+    endless.close()  # the consumer stops early: the producer thread must not hang

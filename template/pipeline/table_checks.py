@@ -1,0 +1,74 @@
+"""Launch-time checks of BigQuery inputs and outputs, with google-cloud-bigquery."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.file_checks import first_line
+from pipeline.options import LaunchError
+
+_TABLE_SPEC = re.compile(
+    r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"
+)
+
+
+def is_table_spec(value: str) -> bool:
+    return bool(_TABLE_SPEC.match(value)) and "/" not in value
+
+
+def check_table_spec(flag: str, spec: str) -> str:
+    if not is_table_spec(spec):
+        raise LaunchError(f"{flag}={spec}: not a BigQuery table; use project:dataset.table or dataset.table")
+    return spec
+
+
+def table_parts(flag: str, spec: str, project: str | None) -> tuple[str, str, str]:
+    match = _TABLE_SPEC.match(spec)
+    table_project = match.group("project") or project
+    if not table_project:
+        raise LaunchError(f"{flag}={spec}: name the project (project:dataset.table) or set --project")
+    return table_project, match.group("dataset"), match.group("table")
+
+
+def _client(project: str):
+    from google.cloud import bigquery
+
+    return bigquery.Client(project=project)
+
+
+def check_input_table(spec: str, project: str | None) -> int | None:
+    """The source table exists and has key INTEGER, image STRING; returns its first row's value count."""
+    from google.api_core import exceptions
+
+    table_project, dataset, table_id = table_parts("--input", spec, project)
+    client = _client(table_project)
+    try:
+        table = client.get_table(f"{table_project}.{dataset}.{table_id}")
+    except exceptions.NotFound:
+        raise LaunchError(f"--input={spec}: no such BigQuery table") from None
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"--input={spec}: cannot read the table: {first_line(error)}") from None
+    columns = {field.name: field for field in table.schema}
+    kinds = {name: field.field_type for name, field in columns.items()}
+    if kinds.get("key") not in ("INTEGER", "INT64") or kinds.get("image") != "STRING":
+        found = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
+        raise LaunchError(f"--input={spec}: the table needs columns key INTEGER and image STRING; it has {found}")
+    try:
+        rows = list(client.list_rows(table, selected_fields=[columns["image"]], max_results=1))
+    except exceptions.GoogleAPIError:
+        return None  # the width check is a courtesy; the job itself will say what is wrong
+    image = rows[0]["image"] if rows else None
+    return None if image is None else image.count(",") + 1
+
+
+def check_output_dataset(flag: str, spec: str, project: str | None) -> None:
+    """The dataset of a table to write exists (the table itself is created if needed)."""
+    from google.api_core import exceptions
+
+    table_project, dataset, _ = table_parts(flag, spec, project)
+    try:
+        _client(table_project).get_dataset(f"{table_project}.{dataset}")
+    except exceptions.NotFound:
+        raise LaunchError(f"{flag}={spec}: dataset {table_project}:{dataset} does not exist; create it first") from None
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"{flag}={spec}: cannot reach the dataset: {first_line(error)}") from None
