@@ -10,6 +10,8 @@ FROM ${LAUNCHER_IMAGE} AS launcher
 FROM ${PYTHON_BASE}
 
 ARG WORKDIR=/template
+# The image's own name (cloudbuild.yaml passes it): workers then run this very image.
+ARG TEMPLATE_IMAGE=""
 WORKDIR ${WORKDIR}
 
 # Beam's worker boot program and the Flex Template launcher, copied from their images.
@@ -27,6 +29,7 @@ COPY template/pipeline ${WORKDIR}/pipeline
 # The launcher runs main.py; no requirements or setup file is staged (packages are baked in),
 # which keeps launches fast. PYTHONPATH lets workers import the pipeline package.
 ENV FLEX_TEMPLATE_PYTHON_PY_FILE=${WORKDIR}/main.py \
+    TEMPLATE_IMAGE=${TEMPLATE_IMAGE} \
     PYTHONPATH=${WORKDIR} \
     PIP_NO_DEPS=True \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -21,21 +21,15 @@ _TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.environ.get("PYTHONPATH")]))
 
 import apache_beam as beam  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline import metrics  # noqa: E402
+from pipeline.environment import is_local, use_template_image_for_workers  # noqa: E402
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
 from pipeline.sinks import clear_text_output  # noqa: E402
 from pipeline.summary import format_summary  # noqa: E402
 from pipeline.validation import validate  # noqa: E402
-
-LOCAL_RUNNERS = {None, "", "direct", "directrunner", "fnapirunner", "bundlebasedDirectRunner".lower(), "prismrunner"}
-
-
-def _is_local(options: PipelineOptions) -> bool:
-    runner = options.view_as(StandardOptions).runner
-    return (runner or "").lower() in LOCAL_RUNNERS
 
 
 def run(argv: list[str] | None = None, started: float | None = None) -> int:
@@ -57,7 +51,8 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         if kind == "text" and (removed := clear_text_output(prefix)):
             print(f"Cleared {len(removed)} leftover file(s) of an earlier run under {prefix}")
 
-    local = _is_local(options)
+    local = is_local(options)
+    use_template_image_for_workers(options)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config, redistribute=not local)
     result = pipeline.run()
