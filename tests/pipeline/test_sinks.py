@@ -1,0 +1,44 @@
+"""Sinks: the row schemas, and clearing an earlier run's text output."""
+
+from __future__ import annotations
+
+from pipeline.sinks import DEAD_LETTER_SCHEMA, clear_text_output, prediction_schema
+
+
+def test_prediction_schema_has_one_float_column_per_class():
+    fields = prediction_schema(3)["fields"]
+    assert [(field["name"], field["type"]) for field in fields] == [
+        ("key", "INTEGER"),
+        ("prediction", "INTEGER"),
+        ("confidence", "FLOAT"),
+        ("pred0", "FLOAT"),
+        ("pred1", "FLOAT"),
+        ("pred2", "FLOAT"),
+    ]
+
+
+def test_dead_letter_schema_follows_googles_error_records():
+    names = [field["name"] for field in DEAD_LETTER_SCHEMA["fields"]]
+    assert {"timestamp", "payloadString", "payloadBytes", "errorMessage", "stacktrace"} <= set(names)
+
+
+def test_clear_text_output_removes_only_this_prefixs_shards_and_temp_files(tmp_path):
+    ours = [
+        tmp_path / "predictions-00000-of-00002.jsonl",
+        tmp_path / "predictions-00001-of-00002.jsonl",
+        tmp_path / "beam-temp-predictions-1a2b" / "abc.predictions.jsonl",
+    ]
+    others = [
+        tmp_path / "predictions_error_records-00000-of-00001.jsonl",
+        tmp_path / "predictions-notes.txt",
+        tmp_path / "beam-temp-predictions_error_records-9f" / "x.jsonl",
+        tmp_path / "other-00000-of-00001.jsonl",
+    ]
+    for path in ours + others:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    removed = clear_text_output(str(tmp_path / "predictions"))
+    assert {str(path) for path in ours[:2]} | {str(ours[2])} <= set(removed)
+    assert not any(path.exists() for path in ours)
+    assert all(path.exists() for path in others)
+    assert clear_text_output(str(tmp_path / "predictions")) == []
