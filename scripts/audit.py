@@ -19,7 +19,17 @@ PIP_AUDIT = Path(sys.executable).parent / "pip-audit"
 
 
 def audit(lock: Path) -> int:
-    command = [str(PIP_AUDIT), "-r", str(lock), "--require-hashes", "--disable-pip", "--progress-spinner", "off", "-f", "json"]
+    command = [
+        str(PIP_AUDIT),
+        "-r",
+        str(lock),
+        "--require-hashes",
+        "--disable-pip",
+        "--progress-spinner",
+        "off",
+        "-f",
+        "json",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     try:
         report = json.loads(result.stdout)

@@ -217,6 +217,26 @@ def test_bigquery_to_bigquery_sends_bad_rows_to_the_error_table(emu, bq, images_
     }
 
 
+def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu, bq, images_table):
+    """Dead letters in the first run, none in the second: the error table must not keep old rows."""
+    bq.query(
+        f"CREATE OR REPLACE TABLE {DATASET}.rerun_input AS SELECT key, image FROM {DATASET}.images WHERE key < 5 "
+        "UNION ALL SELECT 7777, NULL"
+    ).result()
+    args = [
+        "--source=bigquery",
+        f"--input={DATASET}.rerun_input",
+        f"--output={DATASET}.rerun",
+        f"--model={SAMPLE_MODEL}",
+    ]
+    launch(emu, *args)
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 1
+    bq.query(f"DELETE FROM {DATASET}.rerun_input WHERE image IS NULL").result()
+    launch(emu, *args)
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun") == 5
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 0
+
+
 def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_scores):
     output = f"gs://{emu.bucket}/mnist/out/predictions"
     launch(emu, f"--input={images_uri}", f"--output={output}", f"--model={model_uri}")

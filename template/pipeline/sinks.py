@@ -48,6 +48,28 @@ def clear_text_output(prefix: str) -> list[str]:
     return stale
 
 
+def clear_table_output(table: str, project: str | None) -> bool:
+    """Empties a BigQuery output table left by an earlier run; True if there was one.
+
+    WRITE_TRUNCATE replaces a table only when a load job runs, and none runs for an output
+    that gets no rows (say, no dead letters this time): the earlier run's rows would stay.
+    TRUNCATE keeps the table's schema, description and access settings.
+    """
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    from pipeline.table_checks import table_parts
+
+    table_project, dataset, table_id = table_parts("--output", table, project)
+    client = bigquery.Client(project=table_project)
+    try:
+        client.get_table(f"{table_project}.{dataset}.{table_id}")
+    except exceptions.NotFound:
+        return False
+    client.query(f"TRUNCATE TABLE `{table_project}.{dataset}.{table_id}`").result()
+    return True
+
+
 def prediction_schema(num_classes: int) -> dict:
     """key INTEGER, prediction INTEGER, confidence FLOAT, pred0..predN-1 FLOAT."""
     fields = [
