@@ -2,7 +2,8 @@
 # same code and the exact same locked packages.
 ARG PYTHON_BASE=python:3.11-slim
 ARG BEAM_VERSION=2.77.0
-ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:flex_templates_base_image_release_20251104_RC00
+# A launcher tag seen in Google's own python-docs-samples; any newer release works the same way.
+ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:flex_templates_base_image_release_20240628_RC00
 
 FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
 FROM ${LAUNCHER_IMAGE} AS launcher
@@ -35,4 +36,6 @@ ENV FLEX_TEMPLATE_PYTHON_PY_FILE=${WORKDIR}/main.py \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 
+# Runs as root, like Beam's own SDK images: Dataflow workers and the launcher are only
+# documented with root images, and nothing here could verify a non-root user on them.
 ENTRYPOINT ["/opt/apache/beam/boot"]

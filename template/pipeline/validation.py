@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from pipeline.file_checks import check_writable, first_record_width, matching_files
-from pipeline.models import ModelError, ModelSignature, load_model
+from pipeline.models import ModelError, ModelSignature, detect_format, import_tensorflow, load_model
 from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind
 from pipeline.table_checks import check_input_table, check_output_dataset, check_table_spec
 
@@ -90,8 +90,11 @@ def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions) ->
 
 
 def _load_signature(model_path: str) -> tuple[ModelSignature, float]:
-    started = time.perf_counter()
+    """The model's signature and how long loading it took (TensorFlow's import not counted)."""
     try:
+        detect_format(model_path)  # a wrong path is told without importing TensorFlow
+        import_tensorflow()
+        started = time.perf_counter()
         signature = load_model(model_path).signature
     except ModelError as error:
         raise LaunchError(str(error)) from None
