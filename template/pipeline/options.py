@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-SOURCE_KINDS = {"text": "text", "bigquery": "bigquery", "cs": "text", "bq": "bigquery"}
-SINK_KINDS = {"text": "text", "bigquery": "bigquery", "cs": "text", "bq": "bigquery"}
+# Source and sink kinds, with the 2017 sample's names for them.
+KIND_ALIASES = {"cs": "text", "bq": "bigquery"}
+KINDS = {"text": "text", "bigquery": "bigquery", **KIND_ALIASES}
+KIND_PATTERN = rf"^({'|'.join(KINDS)})$"
 DEFAULT_BATCH_SIZE = 256
 MAX_BATCH_SIZE = 8192
 
@@ -64,12 +66,12 @@ PARAMETERS: tuple[Parameter, ...] = (
         "or 'bigquery' (a table of key INTEGER, image STRING). The 2017 sample's 'cs' and 'bq' are accepted.",
         param_type="ENUM",
         default="text",
-        regexes=(r"^(text|bigquery|cs|bq)$",),
+        regexes=(KIND_PATTERN,),
         enum_options=(
             EnumOption("text", "Text files", "Lines key:v0,v1,... in files, local or gs://, optionally gzipped"),
             EnumOption("bigquery", "BigQuery table", "Rows (key INTEGER, image STRING) of a table or query"),
         ),
-        aliases={"cs": "text", "bq": "bigquery"},
+        aliases=KIND_ALIASES,
         example="text",
     ),
     Parameter(
@@ -96,12 +98,12 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="Where predictions go: 'text' (JSON lines) or 'bigquery' (a table created if needed and "
         "truncated on write). Defaults to the kind of source.",
         param_type="ENUM",
-        regexes=(r"^(text|bigquery|cs|bq)$",),
+        regexes=(KIND_PATTERN,),
         enum_options=(
             EnumOption("text", "Text files", "One JSON object per line, sharded files under the output prefix"),
             EnumOption("bigquery", "BigQuery table", "key, prediction, confidence, pred0..predN; WRITE_TRUNCATE"),
         ),
-        aliases={"cs": "text", "bq": "bigquery"},
+        aliases=KIND_ALIASES,
         example="bigquery",
     ),
     Parameter(
@@ -198,8 +200,7 @@ def check_for_typos(argv: Sequence[str]) -> None:
 
 def canonical_kind(parameter_name: str, value: str) -> str:
     """'text' or 'bigquery' for a source or sink value, aliases included."""
-    kinds = SOURCE_KINDS if parameter_name == "source" else SINK_KINDS
-    kind = kinds.get(str(value).strip().lower())
+    kind = KINDS.get(str(value).strip().lower())
     if kind is None:
         raise LaunchError(f"--{parameter_name}={value}: must be one of text, bigquery (or cs, bq)")
     return kind
