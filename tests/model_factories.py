@@ -120,3 +120,22 @@ def failing_saved_model(path: Path, limit: float = 100.0) -> Path:
     module.serve = serve
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
     return path
+
+
+def nan_scoring_saved_model(path: Path) -> Path:
+    """A SavedModel that returns NaN scores for every record whose first value is negative."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.kernel = tf.Variable(KERNEL)
+    module.bias = tf.Variable(BIAS)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, WIDTH], tf.float32, name="image")])
+    def serve(image):
+        first = image[:, :1]
+        poison = tf.where(first < 0, tf.math.sqrt(first), tf.zeros_like(first))  # sqrt of a negative is NaN
+        return {"scores": tf.nn.softmax(tf.matmul(image, module.kernel) + module.bias) + poison}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path

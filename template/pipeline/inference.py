@@ -1,29 +1,28 @@
 """Inference with Beam's RunInference: our ModelHandler, and the transform that applies it.
 
-Records reach the model already batched: Beam's BatchElements groups raw lines (with this
-handler's batching settings) so that parsing can be vectorised, and RunInference is told to
-skip its own batching. RunInference still does what it is for: loading the model once per
-worker process and sharing it across threads, metrics, and a dead-letter output for batches
-the model rejects.
+Records reach the model already batched: the sources emit lists of up to `batch_size` records
+so that parsing can be vectorised, and RunInference is told to skip its own batching.
+RunInference still does what it is for: loading the model once per worker process and sharing
+it across threads, metrics, and a dead-letter output for batches the model rejects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.models import LoadedModel, load_model
-from pipeline.records import DeadLetter, ImageBatch, Reason, ScoredBatch, utc_now
+from pipeline.records import DeadLetter, ImageBatch, Reason, ScoredBatch, split_non_finite_scores, utc_now
 
 
 class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel]):
     """Loads a TensorFlow model of any supported format and scores ImageBatches."""
 
-    def __init__(self, model_path: str, *, max_batch_size: int, min_batch_size: int = 1):
-        super().__init__(min_batch_size=min(min_batch_size, max_batch_size), max_batch_size=max_batch_size)
+    def __init__(self, model_path: str):
+        super().__init__()
         self._model_path = model_path
 
     def load_model(self) -> LoadedModel:
@@ -35,7 +34,7 @@ class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel])
         scores = model.predict(batch.images, batch.keys)
         if scores.shape != (len(batch), model.signature.num_classes):
             raise ValueError(f"model returned scores of shape {scores.shape} for a batch of {len(batch)}")
-        return [ScoredBatch(batch.keys, scores)]
+        return [ScoredBatch(batch.keys, scores, batch.records)]
 
     def get_num_bytes(self, batch: ImageBatch) -> int:
         # The default pickles the whole batch just to measure it.
@@ -43,10 +42,6 @@ class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel])
 
     def should_skip_batching(self) -> bool:
         return True
-
-    def batching_kwargs(self) -> Mapping[str, Any]:
-        """BatchElements settings for the raw records upstream of parsing."""
-        return self.batch_elements_kwargs()
 
     def __repr__(self) -> str:
         return f"ImageBatchModelHandler({self._model_path!r})"
@@ -69,8 +64,20 @@ def failed_batch_dead_letters(failure: tuple[ImageBatch, Sequence[Any]]) -> list
     ]
 
 
+_NON_FINITE = "non_finite"
+
+
+def _set_aside_non_finite_scores(scored: ScoredBatch):
+    kept, dead_letters = split_non_finite_scores(scored)
+    if kept is not None:
+        yield kept
+    for dead_letter in dead_letters:
+        yield beam.pvalue.TaggedOutput(_NON_FINITE, dead_letter)
+
+
 class Predict(beam.PTransform):
-    """ImageBatches in; ScoredBatches out, and dead letters for the records of failed batches."""
+    """ImageBatches in; ScoredBatches out, and dead letters for the records of failed batches
+    and for records the model scored NaN or infinite."""
 
     def __init__(self, handler: ImageBatchModelHandler):
         super().__init__()
@@ -78,7 +85,9 @@ class Predict(beam.PTransform):
 
     def expand(self, batches):
         scored, failures = batches | "RunInference" >> RunInference(self._handler).with_exception_handling()
-        dead_letters = failures.failed_inferences | "Dead-letter failed batches" >> beam.FlatMap(
-            failed_batch_dead_letters
-        )
-        return scored, dead_letters
+        failed = failures.failed_inferences | "Dead-letter failed batches" >> beam.FlatMap(failed_batch_dead_letters)
+        finite, non_finite = scored | "Set aside non-finite scores" >> beam.FlatMap(
+            _set_aside_non_finite_scores
+        ).with_outputs(_NON_FINITE, main="finite")
+        dead_letters = (failed, non_finite) | "Gather model dead letters" >> beam.Flatten()
+        return finite, dead_letters

@@ -36,7 +36,7 @@ def _dead_letter_sink(config: JobConfig) -> beam.PTransform:
 
 def build(pipeline: beam.Pipeline, config: JobConfig, *, redistribute: bool = False) -> None:
     """Adds the whole job to `pipeline`."""
-    handler = ImageBatchModelHandler(config.model, max_batch_size=config.batch_size)
+    handler = ImageBatchModelHandler(config.model)
     records, rejected_rows = pipeline | "Read" >> _source(config)
     images, unparsable = records | "Parse" >> ParseRecords(config.signature.width, redistribute)
     scored, failed = images | "Predict" >> Predict(handler)

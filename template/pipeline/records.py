@@ -46,19 +46,7 @@ class Reason:
     NON_FINITE = "non_finite_value"
     NULL_FIELD = "null_field"
     INFERENCE_FAILED = "inference_failed"
-
-    ALL = (
-        NOT_UTF8,
-        EMPTY,
-        MISSING_KEY,
-        BAD_KEY,
-        KEY_OUT_OF_RANGE,
-        WRONG_VALUE_COUNT,
-        NON_NUMERIC,
-        NON_FINITE,
-        NULL_FIELD,
-        INFERENCE_FAILED,
-    )
+    NON_FINITE_SCORE = "non_finite_score"
 
 
 class RawRecord(NamedTuple):
@@ -117,10 +105,11 @@ class ImageBatch:
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """Model scores for an ImageBatch, row for row."""
+    """Model scores for an ImageBatch, row for row, with its raw records for dead letters."""
 
     keys: np.ndarray  # int64, shape (n,)
     scores: np.ndarray  # float32, shape (n, classes)
+    records: tuple[RawRecord, ...] = ()
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -298,6 +287,33 @@ def parse_batch(records: Sequence[RawRecord], width: int) -> ParseResult:
         records=tuple(records[index] for index, _, _ in good),
     )
     return ParseResult(batch, dead_letters)
+
+
+def split_non_finite_scores(scored: ScoredBatch) -> tuple[ScoredBatch | None, list[DeadLetter]]:
+    """The rows with finite scores, and a dead letter for each record the model scored NaN or inf.
+
+    Such a row has no meaningful prediction, and BigQuery's FLOAT columns would refuse it,
+    failing the whole load after all the inference was done.
+    """
+    finite = np.isfinite(scored.scores).all(axis=1)
+    if finite.all():
+        return scored, []
+    timestamp = utc_now()
+    dead_letters = [
+        DeadLetter(
+            scored.records[index].origin,
+            scored.records[index].payload,
+            Reason.NON_FINITE_SCORE,
+            f"the model returned NaN or infinite scores for this record: {scored.scores[index].tolist()}"[:2000],
+            timestamp=timestamp,
+        )
+        for index in np.flatnonzero(~finite)
+    ]
+    if not finite.any():
+        return None, dead_letters
+    records = tuple(record for record, ok in zip(scored.records, finite, strict=True) if ok)
+    kept = ScoredBatch(scored.keys[finite], scored.scores[finite], records)
+    return kept, dead_letters
 
 
 def row_to_record(row: dict, origin: str) -> RawRecord | DeadLetter:

@@ -17,18 +17,18 @@ def batch_of(count: int) -> ImageBatch:
 
 
 def test_handler_scores_a_batch_and_measures_it_without_pickling(tiny_models):
-    handler = ImageBatchModelHandler(str(tiny_models["saved_model_flat"]), max_batch_size=64)
+    handler = ImageBatchModelHandler(str(tiny_models["saved_model_flat"]))
     batch = batch_of(7)
     (scored,) = handler.run_inference(batch, handler.load_model())
     assert scored.keys.tolist() == list(range(7))
+    assert scored.records == batch.records
     np.testing.assert_allclose(scored.scores, reference_scores(batch.images), atol=1e-6)
     assert handler.get_num_bytes(batch) == 7 * WIDTH * 4 + 7 * 8
     assert handler.should_skip_batching()
-    assert handler.batching_kwargs()["max_batch_size"] == 64
 
 
 def test_handler_refuses_scores_of_the_wrong_shape(tiny_models):
-    handler = ImageBatchModelHandler(str(tiny_models["saved_model_flat"]), max_batch_size=8)
+    handler = ImageBatchModelHandler(str(tiny_models["saved_model_flat"]))
 
     class Broken:
         signature = handler.load_model().signature

@@ -17,7 +17,7 @@ from pipeline.pipeline import build
 from pipeline.records import Reason
 from pipeline.validation import validate
 from tests.conftest import SAMPLE_MODEL
-from tests.model_factories import WIDTH, failing_saved_model, reference_scores
+from tests.model_factories import WIDTH, failing_saved_model, nan_scoring_saved_model, reference_scores
 
 BAD_LINES = {
     b"": Reason.EMPTY,
@@ -110,3 +110,24 @@ def test_records_of_batches_the_model_rejects_become_dead_letters(tmp_path):
     good = [row for row in predictions]
     expected = reference_scores(images[[row["key"] for row in good]])
     np.testing.assert_allclose([[row[f"pred{c}"] for c in range(3)] for row in good], expected, atol=1e-5)
+
+
+def test_records_the_model_scores_nan_become_dead_letters_not_predictions(tmp_path):
+    model = nan_scoring_saved_model(tmp_path / "nan")
+    images = np.random.default_rng(4).random((30, WIDTH), dtype=np.float32)
+    images[[5, 6, 21], 0] = -1.0  # the model scores these NaN, their batch-mates normally
+    lines = [f"{key}:" + ",".join(str(v) for v in image) for key, image in enumerate(images)]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(lines) + "\n")
+
+    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=4")
+
+    predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
+    dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")
+    assert sorted(int(row["payloadString"].split(":")[0]) for row in dead_letters) == [5, 6, 21]
+    assert {row["reason"] for row in dead_letters} == {Reason.NON_FINITE_SCORE}
+    assert all("NaN or infinite" in row["errorMessage"] for row in dead_letters)
+    assert sorted(row["key"] for row in predictions) == sorted(set(range(30)) - {5, 6, 21})
+    assert all(row[f"pred{c}"] is not None for row in predictions for c in range(3))
+    assert counts.reconciles and counts.records_read == 30
+    assert counts.dead_letters_by_reason == {Reason.NON_FINITE_SCORE: 3}

@@ -18,6 +18,7 @@ from pipeline.records import (
     prediction_json_lines,
     prediction_rows,
     row_to_record,
+    split_non_finite_scores,
 )
 
 WIDTH = 4
@@ -154,6 +155,24 @@ def test_prediction_rows_have_key_argmax_max_and_every_class():
     assert rows[1]["key"] == -2 and rows[1]["prediction"] == 0 and rows[1]["confidence"] == 0.5
     assert [orjson.loads(line) for line in prediction_json_lines(scored)] == rows
     assert isinstance(rows[0]["key"], int)
+
+
+def test_rows_with_non_finite_scores_are_split_off_as_dead_letters():
+    records = tuple(RawRecord("in.txt", f"{key}:...".encode()) for key in range(3))
+    scores = np.array([[0.2, 0.8], [np.nan, 0.5], [0.4, np.inf]], dtype=np.float32)
+    kept, dead = split_non_finite_scores(ScoredBatch(np.arange(3, dtype=np.int64), scores, records))
+    assert kept.keys.tolist() == [0] and kept.records == records[:1]
+    np.testing.assert_array_equal(kept.scores, scores[:1])
+    assert [(letter.payload, letter.reason) for letter in dead] == [
+        (b"1:...", Reason.NON_FINITE_SCORE),
+        (b"2:...", Reason.NON_FINITE_SCORE),
+    ]
+
+    all_finite = ScoredBatch(np.arange(1, dtype=np.int64), scores[:1], records[:1])
+    same, none = split_non_finite_scores(all_finite)
+    assert same is all_finite and none == []
+    none_finite, dead = split_non_finite_scores(ScoredBatch(np.arange(2, dtype=np.int64), scores[1:], records[1:]))
+    assert none_finite is None and len(dead) == 2
 
 
 def test_bigquery_rows_become_text_records_or_null_dead_letters():
