@@ -27,7 +27,7 @@ from pipeline import metrics  # noqa: E402
 from pipeline.environment import is_local, use_template_image_for_workers  # noqa: E402
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
-from pipeline.sinks import clear_table_output, clear_text_output  # noqa: E402
+from pipeline.sinks import clear_earlier_run  # noqa: E402
 from pipeline.summary import format_summary  # noqa: E402
 from pipeline.validation import validate  # noqa: E402
 
@@ -43,15 +43,11 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         check_for_typos(argv)
         options = PipelineOptions(argv)
         config = validate(options)
+        for line in clear_earlier_run(config):
+            print(line)
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-    for kind, location in ((config.sink, config.output), (config.dead_letter_kind, config.dead_letter)):
-        if kind == "text" and (removed := clear_text_output(location)):
-            print(f"Cleared {len(removed)} leftover file(s) of an earlier run under {location}")
-        elif kind == "bigquery" and clear_table_output(location, config.project):
-            print(f"Emptied table {location} of an earlier run")
 
     local = is_local(options)
     use_template_image_for_workers(options)

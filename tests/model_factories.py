@@ -139,3 +139,24 @@ def nan_scoring_saved_model(path: Path) -> Path:
     module.serve = serve
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
     return path
+
+
+def two_input_saved_model(path: Path) -> Path:
+    """A SavedModel whose signature also requires a `scale` input, which the template does not feed."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.kernel = tf.Variable(KERNEL)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, WIDTH], tf.float32, name="image"),
+            tf.TensorSpec([None, 1], tf.float32, name="scale"),
+        ]
+    )
+    def serve(image, scale):
+        return {"scores": tf.nn.softmax(tf.matmul(image * scale, module.kernel))}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path

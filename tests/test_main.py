@@ -40,6 +40,8 @@ def replace(args: list[str], **changes: str | None) -> list[str]:
         ({"sink": "bigquery", "output": "gs://b/x"}, "error: --output=gs://b/x: not a BigQuery table"),
         ({"sink": "bq", "output": "ds.predict"}, "error: --temp_location must be a gs:// folder"),
         ({"batchsize": "5"}, "error: unknown parameter --batchsize; did you mean --batch_size?"),
+        ({"output": "proj:mnist.predict"}, "error: --output=proj:mnist.predict: looks like a BigQuery table"),
+        ({"dead_letter": "proj:mnist.errors"}, "error: --dead_letter=proj:mnist.errors: looks like a BigQuery table"),
     ],
 )
 def test_launch_mistakes_are_one_line_and_exit_2(tmp_path, capfd, changes, expected):
@@ -65,6 +67,43 @@ def test_model_that_cannot_take_the_records_is_refused_at_launch(tmp_path, tiny_
     err = capfd.readouterr().err.strip()
     assert err.startswith(f"error: --model={tiny_models['keras']}: takes 12 values per record"), err
     assert "the first record of --input has 784" in err and len(err.splitlines()) == 1
+
+
+def test_dead_letters_cannot_overwrite_the_predictions(tmp_path, capfd):
+    output = str(tmp_path / "out" / "predictions")
+    assert run(replace(good_args(tmp_path), dead_letter=output + "/")) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --dead_letter={output}/: is the same as --output"), err
+
+
+def test_a_remote_runner_refuses_local_text_outputs(tmp_path, capfd):
+    """On Dataflow a local path is a worker's disk, discarded with the worker."""
+    assert run([*good_args(tmp_path), "--runner=DataflowRunner"]) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --output={tmp_path / 'out' / 'predictions'}: a local path is lost"), err
+    assert err.endswith("give a gs:// path") and len(err.splitlines()) == 1
+
+
+def test_unreadable_input_is_one_line(tmp_path, capfd):
+    broken = tmp_path / "images.txt.gz"
+    broken.write_bytes(b"this is not gzip data at all")
+    assert run(replace(good_args(tmp_path), input=str(broken))) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --input={broken}: cannot read the file"), err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_model_that_cannot_predict_is_refused_at_launch(tmp_path, capfd):
+    """A second required input the template cannot feed: found by scoring one record, not per batch."""
+    from tests.model_factories import WIDTH, two_input_saved_model
+
+    model = two_input_saved_model(tmp_path / "two-inputs")
+    source = tmp_path / "in.txt"
+    source.write_text("1:" + ",".join(["0.5"] * WIDTH) + "\n")
+    assert run(replace(good_args(tmp_path), input=str(source), model=str(model))) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --model={model}: the model fails on a record of zeros"), err
+    assert len(err.splitlines()) == 1
 
 
 def test_help_lists_every_parameter():

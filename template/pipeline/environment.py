@@ -12,13 +12,29 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, WorkerOptions
 
 TEMPLATE_IMAGE_VARIABLE = "TEMPLATE_IMAGE"
-_LOCAL_RUNNERS = {"", "direct", "directrunner", "bundlebaseddirectrunner", "fnapirunner", "prismrunner"}
+_LOCAL_RUNNERS = {
+    "directrunner",
+    "switchingdirectrunner",
+    "bundlebaseddirectrunner",
+    "fnapirunner",
+    "prismrunner",
+    "interactiverunner",
+    "testdirectrunner",
+}
+
+
+def runner_name(options: PipelineOptions) -> str:
+    """The runner's class name in lower case, however it was given (`prism`, `DirectRunner`, a dotted path)."""
+    runner = options.view_as(StandardOptions).runner
+    if not runner:
+        return "directrunner"  # Beam's default
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    name = name.rsplit(".", 1)[-1].lower()
+    return name if name.endswith("runner") else name + "runner"  # as Beam's create_runner completes it
 
 
 def is_local(options: PipelineOptions) -> bool:
-    runner = options.view_as(StandardOptions).runner
-    name = runner if isinstance(runner, str) else type(runner).__name__ if runner else ""
-    return name.lower() in _LOCAL_RUNNERS
+    return runner_name(options) in _LOCAL_RUNNERS
 
 
 def use_template_image_for_workers(options: PipelineOptions, environ=os.environ) -> str | None:

@@ -6,15 +6,10 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.options import LaunchError
+from pipeline.options import LaunchError, first_line
 from pipeline.records import value_count
 
 _PROBE_BYTES = 1 << 22  # how far into the first file to look for a record
-
-
-def first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
 
 
 def matching_files(pattern: str) -> list[str]:
@@ -40,8 +35,11 @@ def check_writable(flag: str, prefix: str) -> None:
 
 def first_record_width(path: str) -> int | None:
     """The value count of the first well-formed record near the start of a file, if any."""
-    with FileSystems.open(path) as handle:  # compression from the file name, as the job reads it
-        head = handle.read(_PROBE_BYTES)
+    try:
+        with FileSystems.open(path) as handle:  # compression from the file name, as the job reads it
+            head = handle.read(_PROBE_BYTES)
+    except Exception as error:  # a corrupt gzip, no permission, ...
+        raise LaunchError(f"--input={path}: cannot read the file: {first_line(error)}") from None
     lines = head.split(b"\n")
     if len(head) == _PROBE_BYTES:
         lines.pop()  # possibly cut short

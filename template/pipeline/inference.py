@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from pipeline.models import LoadedModel, load_model
+from pipeline.models import LoadedModel, load_model, predict_checked
 from pipeline.records import DeadLetter, ImageBatch, Reason, ScoredBatch, split_non_finite_scores, utc_now
 
 
@@ -31,9 +31,7 @@ class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel])
     def run_inference(
         self, batch: ImageBatch, model: LoadedModel, inference_args: dict[str, Any] | None = None
     ) -> Iterable[ScoredBatch]:
-        scores = model.predict(batch.images, batch.keys)
-        if scores.shape != (len(batch), model.signature.num_classes):
-            raise ValueError(f"model returned scores of shape {scores.shape} for a batch of {len(batch)}")
+        scores = predict_checked(model, batch.images, batch.keys)
         return [ScoredBatch(batch.keys, scores, batch.records)]
 
     def get_num_bytes(self, batch: ImageBatch) -> int:

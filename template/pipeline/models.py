@@ -25,6 +25,8 @@ from typing import Protocol
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.options import first_line
+
 # Names a multi-input or multi-output signature may use for the image and the scores.
 _IMAGE_INPUT_NAMES = ("image", "images", "input", "inputs", "x")
 _KEY_INPUT_NAMES = ("key", "keys")
@@ -181,7 +183,7 @@ class SavedModel:
         try:
             self._loaded = tf.saved_model.load(local_path)
         except Exception as error:  # TensorFlow raises many types for a broken model
-            raise ModelError(f"--model={display_path}: the SavedModel does not load: {_first_line(error)}") from None
+            raise ModelError(f"--model={display_path}: the SavedModel does not load: {first_line(error)}") from None
         signatures = getattr(self._loaded, "signatures", {})
         if "serving_default" not in signatures:
             raise ModelError(f"--model={display_path}: the SavedModel has no 'serving_default' signature")
@@ -229,7 +231,7 @@ class KerasFile:
             model = keras.saving.load_model(local_path, compile=False, safe_mode=True)
         except Exception as error:  # Keras raises many types for a refused or broken file
             raise ModelError(
-                f"--model={display_path}: the .keras file does not load safely: {_first_line(error)}"
+                f"--model={display_path}: the .keras file does not load safely: {first_line(error)}"
             ) from None
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ModelError(f"--model={display_path}: the Keras model must have one input and one output")
@@ -238,7 +240,6 @@ class KerasFile:
         spec = tf.TensorSpec((None, *input_shape), model.inputs[0].dtype)
         self._call = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
         self._dtype = model.inputs[0].dtype
-        self._model = model
 
     def predict(self, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
         tf = import_tensorflow()
@@ -258,7 +259,7 @@ class Tf1Checkpoint:
             try:
                 saver = tf.compat.v1.train.import_meta_graph(prefix + ".meta", clear_devices=True)
             except Exception as error:  # TensorFlow raises many types for a broken graph
-                raise ModelError(f"--model={display_path}: {prefix}.meta does not load: {_first_line(error)}") from None
+                raise ModelError(f"--model={display_path}: {prefix}.meta does not load: {first_line(error)}") from None
             inputs = self._collection("inputs", display_path)
             outputs = self._collection("outputs", display_path)
             image_name = inputs.get("image") or inputs.get("images")
@@ -275,8 +276,9 @@ class Tf1Checkpoint:
             try:
                 saver.restore(self._session, prefix)
             except Exception as error:  # NotFoundError, DataLossError, ...
+                self._session.close()
                 raise ModelError(
-                    f"--model={display_path}: the checkpoint's weights do not restore: {_first_line(error)}"
+                    f"--model={display_path}: the checkpoint's weights do not restore: {first_line(error)}"
                 ) from None
         self._graph.finalize()
         self.signature = ModelSignature(
@@ -299,24 +301,38 @@ class Tf1Checkpoint:
         return np.asarray(self._session.run(self._scores, feed_dict=feed), dtype=np.float32)
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
+def predict_checked(model: LoadedModel, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The model's scores, refused unless they are one row of num_classes per record."""
+    scores = model.predict(images, keys)
+    if scores.shape != (len(images), model.signature.num_classes):
+        raise ValueError(f"model returned scores of shape {scores.shape} for a batch of {len(images)}")
+    return scores
+
+
+def check_predicts(model: LoadedModel, display_path: str) -> None:
+    """Scores one record of zeros, so that a model that cannot predict at all (an extra required
+    input, scores of the wrong shape) is refused at launch instead of failing every batch."""
+    images = np.zeros((1, model.signature.width), dtype=np.float32)
+    try:
+        predict_checked(model, images, np.zeros(1, dtype=np.int64))
+    except Exception as error:  # whatever the model raises
+        raise ModelError(f"--model={display_path}: the model fails on a record of zeros: {first_line(error)}") from None
 
 
 _LOADED: dict[str, LoadedModel] = {}
 _LOADING = threading.Lock()
 
 
-def load_model(path: str) -> LoadedModel:
-    """Loads the model at `path` (local or remote) whatever its format, once per process.
+def load_model(path: str, model_format: ModelFormat | None = None) -> LoadedModel:
+    """Loads the model at `path` (local or remote), once per process; the format is detected
+    unless the caller already knows it.
 
     Launch-time validation loads the model to learn its signature; on a local runner the
     workers live in the same process and reuse it instead of loading it again.
     """
     with _LOADING:
         if path not in _LOADED:
-            _LOADED[path] = _load_uncached(path)
+            _LOADED[path] = _load_uncached(path, model_format or detect_format(path))
         return _LOADED[path]
 
 
@@ -327,8 +343,7 @@ _LOADERS = {
 }
 
 
-def _load_uncached(path: str) -> LoadedModel:
-    model_format = detect_format(path)
+def _load_uncached(path: str, model_format: ModelFormat) -> LoadedModel:
     loader = _LOADERS[model_format]
     if _is_local(path):
         return loader(path.rstrip("/"), path)

@@ -153,6 +153,12 @@ class LaunchError(Exception):
     """A user mistake found before any work starts: reported as one line, exit status 2."""
 
 
+def first_line(error: Exception) -> str:
+    """The first line of an error's message, short enough for a one-line launch error."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
 def add_parameters(parser: argparse.ArgumentParser) -> None:
     """Adds every template parameter to `parser`; types are checked later, with clear errors."""
     for parameter in PARAMETERS:

@@ -44,23 +44,25 @@ class _ParseBatchFn(beam.DoFn):
         pending = _Pending(self._pool.submit(parse_batch, records, self._width), len(records), window, timestamp)
         previous, self._pending = self._pending, pending
         if previous is not None:
-            yield from self._outputs(previous, windowed=False)
+            yield from self._outputs(previous)
 
     def finish_bundle(self):
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            yield from self._outputs(pending, windowed=True)
+            yield from self._outputs(pending)
 
     def teardown(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _outputs(self, pending: _Pending, windowed: bool):
+    def _outputs(self, pending: _Pending):
+        """A batch's outputs, in its own window: they leave while the next element is processed,
+        or in finish_bundle, where outputs must carry their window explicitly."""
         result: ParseResult = pending.result.result()
         self._records_read.inc(pending.records)  # counters belong to the bundle's thread
 
-        def wrap(value):  # outputs of finish_bundle carry their window explicitly
-            return WindowedValue(value, pending.timestamp, [pending.window]) if windowed else value
+        def wrap(value):
+            return WindowedValue(value, pending.timestamp, [pending.window])
 
         for dead_letter in result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, wrap(dead_letter))

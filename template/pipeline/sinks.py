@@ -6,12 +6,16 @@ of sink differ only in how rows are written.
 
 from __future__ import annotations
 
+import re
+
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 
 from pipeline import metrics
+from pipeline.options import LaunchError, first_line
 from pipeline.records import DeadLetter, ScoredBatch, class_columns, prediction_json_lines, prediction_rows
+from pipeline.validation import JobConfig
 
 TEXT_SUFFIX = ".jsonl"
 
@@ -37,18 +41,27 @@ def clear_text_output(prefix: str) -> list[str]:
     """
     directory, name = FileSystems.split(prefix)
     patterns = [
-        f"{prefix}-[0-9]*-of-[0-9]*{TEXT_SUFFIX}",
+        f"{prefix}-*-of-*{TEXT_SUFFIX}",
         FileSystems.join(directory, f"beam-temp-{name}-*"),
         FileSystems.join(directory, f"beam-temp-{name}-*", "*"),
     ]
+    # Globs are broad (`[0-9]*` is one digit, then anything): keep exactly this prefix's shards
+    # and Beam's temp folders for it (`beam-temp-<name>-<uuid1 hex>`), never a longer prefix's.
+    shard = re.compile(re.escape(name) + r"-\d+-of-\d+" + re.escape(TEXT_SUFFIX))
+    temp = re.compile(r"beam-temp-" + re.escape(name) + r"-[0-9a-f]{32}")
+
+    def is_stale(path: str) -> bool:
+        parent, base = FileSystems.split(path.rstrip("/"))
+        return bool(shard.fullmatch(base) or temp.fullmatch(base) or temp.fullmatch(FileSystems.split(parent)[1]))
+
     found = {meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list}
-    stale = sorted(found, key=len, reverse=True)  # files inside a temp folder before the folder
+    stale = sorted(filter(is_stale, found), key=len, reverse=True)  # a temp folder's files before it
     if stale:
         FileSystems.delete(stale)
     return stale
 
 
-def clear_table_output(table: str, project: str | None) -> bool:
+def clear_table_output(flag: str, table: str, project: str | None) -> bool:
     """Empties a BigQuery output table left by an earlier run; True if there was one.
 
     WRITE_TRUNCATE replaces a table only when a load job runs, and none runs for an output
@@ -56,18 +69,36 @@ def clear_table_output(table: str, project: str | None) -> bool:
     TRUNCATE keeps the table's schema, description and access settings.
     """
     from google.api_core import exceptions
-    from google.cloud import bigquery
 
-    from pipeline.table_checks import table_parts
+    from pipeline.table_checks import bigquery_client, table_parts
 
-    table_project, dataset, table_id = table_parts("--output", table, project)
-    client = bigquery.Client(project=table_project)
+    table_project, dataset, table_id = table_parts(flag, table, project)
+    client = bigquery_client(table_project)
     try:
         client.get_table(f"{table_project}.{dataset}.{table_id}")
     except exceptions.NotFound:
         return False
     client.query(f"TRUNCATE TABLE `{table_project}.{dataset}.{table_id}`").result()
     return True
+
+
+def clear_earlier_run(config: JobConfig) -> list[str]:
+    """Empties the outputs an earlier run of the same command left; returns what it did, to print."""
+    done = []
+    for flag, kind, location in (
+        ("--output", config.sink, config.output),
+        ("--dead_letter", config.dead_letter_kind, config.dead_letter),
+    ):
+        try:
+            if kind == "text" and (removed := clear_text_output(location)):
+                done.append(f"Cleared {len(removed)} leftover file(s) of an earlier run under {location}")
+            elif kind == "bigquery" and clear_table_output(flag, location, config.project):
+                done.append(f"Emptied table {location} of an earlier run")
+        except LaunchError:
+            raise
+        except Exception as error:  # no permission to delete or truncate, ...
+            raise LaunchError(f"{flag}={location}: cannot clear an earlier run's output: {first_line(error)}") from None
+    return done
 
 
 def prediction_schema(num_classes: int) -> dict:

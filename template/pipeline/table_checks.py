@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.file_checks import first_line
-from pipeline.options import LaunchError
+from pipeline.options import LaunchError, first_line
 
 _TABLE_SPEC = re.compile(
     r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"
@@ -30,7 +29,7 @@ def table_parts(flag: str, spec: str, project: str | None) -> tuple[str, str, st
     return table_project, match.group("dataset"), match.group("table")
 
 
-def _client(project: str):
+def bigquery_client(project: str):
     from google.cloud import bigquery
 
     return bigquery.Client(project=project)
@@ -41,7 +40,7 @@ def check_input_table(spec: str, project: str | None) -> int | None:
     from google.api_core import exceptions
 
     table_project, dataset, table_id = table_parts("--input", spec, project)
-    client = _client(table_project)
+    client = bigquery_client(table_project)
     try:
         table = client.get_table(f"{table_project}.{dataset}.{table_id}")
     except exceptions.NotFound:
@@ -67,7 +66,7 @@ def check_output_dataset(flag: str, spec: str, project: str | None) -> None:
 
     table_project, dataset, _ = table_parts(flag, spec, project)
     try:
-        _client(table_project).get_dataset(f"{table_project}.{dataset}")
+        bigquery_client(table_project).get_dataset(f"{table_project}.{dataset}")
     except exceptions.NotFound:
         raise LaunchError(f"{flag}={spec}: dataset {table_project}:{dataset} does not exist; create it first") from None
     except exceptions.GoogleAPIError as error:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
+from pipeline.environment import is_local
 from pipeline.file_checks import check_writable, first_record_width, matching_files
-from pipeline.models import ModelError, ModelSignature, detect_format, import_tensorflow, load_model
-from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind
-from pipeline.table_checks import check_input_table, check_output_dataset, check_table_spec
+from pipeline.models import ModelError, ModelSignature, check_predicts, detect_format, import_tensorflow, load_model
+from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind, first_line
+from pipeline.table_checks import check_input_table, check_output_dataset, check_table_spec, is_table_spec
 
 DEAD_LETTER_SUFFIX = "_error_records"
 
@@ -33,7 +35,6 @@ class JobConfig:
     batch_size: int
     signature: ModelSignature
     project: str | None
-    temp_location: str | None
     model_load_s: float = 0.0
 
 
@@ -70,7 +71,21 @@ def _check_input(params, project: str | None) -> tuple[str, str | None, str | No
     return source, table, None, check_input_table(table, project)
 
 
-def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions) -> tuple[str, str]:
+def _check_text_location(flag: str, location: str, local_runner: bool) -> None:
+    """A text output is a path this job's workers can write and the user can find afterwards."""
+    if ":" in location and is_table_spec(location):
+        raise LaunchError(
+            f"{flag}={location}: looks like a BigQuery table, but it would be written as text files; "
+            "set --sink=bigquery for table outputs, or give a path"
+        )
+    if not local_runner and FileSystems.get_scheme(location) in (None, "file"):
+        raise LaunchError(
+            f"{flag}={location}: a local path is lost with the workers' disks on a remote runner; give a gs:// path"
+        )
+    check_writable(flag, location)
+
+
+def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions, local_runner: bool) -> tuple[str, str]:
     """(dead-letter location, its kind), with every output location checked."""
     if sink == "bigquery":
         check_table_spec("--output", output)
@@ -79,26 +94,36 @@ def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions) ->
     dead_letter_kind = "bigquery" if sink == "bigquery" and "/" not in dead_letter else "text"
     if dead_letter_kind == "bigquery":
         check_table_spec("--dead_letter", dead_letter)
+    if dead_letter.rstrip("/") == output.rstrip("/"):
+        raise LaunchError(
+            f"--dead_letter={dead_letter}: is the same as --output, so one would overwrite the other; "
+            f"leave it unset for {output.rstrip('/')}{DEAD_LETTER_SUFFIX}"
+        )
     if "bigquery" in (sink, dead_letter_kind) and not (cloud.temp_location or "").strip().startswith("gs://"):
         raise LaunchError("--temp_location must be a gs:// folder to write BigQuery tables (load files go there)")
     for flag, location, kind in (("--output", output, sink), ("--dead_letter", dead_letter, dead_letter_kind)):
         if kind == "bigquery":
             check_output_dataset(flag, location, cloud.project)
         else:
-            check_writable(flag, location)
+            _check_text_location(flag, location, local_runner)
     return dead_letter, dead_letter_kind
 
 
 def _load_signature(model_path: str) -> tuple[ModelSignature, float]:
-    """The model's signature and how long loading it took (TensorFlow's import not counted)."""
+    """The signature of a model that loads and predicts, and how long loading took (TensorFlow's
+    import not counted)."""
     try:
-        detect_format(model_path)  # a wrong path is told without importing TensorFlow
+        model_format = detect_format(model_path)  # a wrong path is told without importing TensorFlow
         import_tensorflow()
         started = time.perf_counter()
-        signature = load_model(model_path).signature
+        model = load_model(model_path, model_format)
+        load_s = time.perf_counter() - started
+        check_predicts(model, model_path)
     except ModelError as error:
         raise LaunchError(str(error)) from None
-    return signature, time.perf_counter() - started
+    except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
+        raise LaunchError(f"--model={model_path}: cannot load the model: {first_line(error)}") from None
+    return model.signature, load_s
 
 
 def _check_width(signature: ModelSignature, model_path: str, input_width: int | None) -> None:
@@ -120,7 +145,7 @@ def validate(options: PipelineOptions) -> JobConfig:
     model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint prefix")
     source, input_spec, query, input_width = _check_input(params, cloud.project)
     sink = canonical_kind("sink", sink_value) if sink_value else source
-    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud)
+    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, is_local(options))
     signature, model_load_s = _load_signature(model_path)
     _check_width(signature, model_path, input_width)
     return JobConfig(
@@ -135,6 +160,5 @@ def validate(options: PipelineOptions) -> JobConfig:
         batch_size=batch_size,
         signature=signature,
         project=cloud.project,
-        temp_location=cloud.temp_location,
         model_load_s=model_load_s,
     )

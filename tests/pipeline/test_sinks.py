@@ -26,13 +26,15 @@ def test_clear_text_output_removes_only_this_prefixs_shards_and_temp_files(tmp_p
     ours = [
         tmp_path / "predictions-00000-of-00002.jsonl",
         tmp_path / "predictions-00001-of-00002.jsonl",
-        tmp_path / "beam-temp-predictions-1a2b" / "abc.predictions.jsonl",
+        tmp_path / f"beam-temp-predictions-{'1a2b' * 8}" / "abc.predictions.jsonl",
     ]
     others = [
         tmp_path / "predictions_error_records-00000-of-00001.jsonl",
         tmp_path / "predictions-notes.txt",
         tmp_path / "beam-temp-predictions_error_records-9f" / "x.jsonl",
         tmp_path / "other-00000-of-00001.jsonl",
+        tmp_path / "predictions-2024-00000-of-00001.jsonl",  # another job's output prefix
+        tmp_path / f"beam-temp-predictions-2024-{'9f' * 16}" / "in-flight.jsonl",  # its temp files
     ]
     for path in ours + others:
         path.parent.mkdir(parents=True, exist_ok=True)

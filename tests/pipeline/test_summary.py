@@ -19,7 +19,6 @@ CONFIG = JobConfig(
     batch_size=256,
     signature=ModelSignature(ModelFormat.SAVED_MODEL, (784,), 10),
     project=None,
-    temp_location=None,
     model_load_s=1.25,
 )
 
