@@ -267,6 +267,14 @@ def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_sco
             ["--source=bigquery", "--input=mnist.narrow", "--sink=text"],
             "takes 784 values per record (input shape (28, 28, 1)), but the first record of --input has 3",
         ),
+        (
+            ["--source=bigquery", "--input=", "--query=SELEC key, image FROM mnist.images", "--sink=text"],
+            "error: --query: BigQuery refuses it: 400 ",
+        ),
+        (
+            ["--source=bigquery", "--input=", "--query=SELECT id, pixels FROM mnist.wrong_columns", "--sink=text"],
+            "error: --query: the query's result needs columns key INTEGER and image STRING; it has id INTEGER",
+        ),
     ],
 )
 def test_bigquery_launch_mistakes_are_one_line(emu, bq, images_uri, capfd, args, expected):

@@ -47,17 +47,36 @@ def check_input_table(spec: str, project: str | None) -> int | None:
         raise LaunchError(f"--input={spec}: no such BigQuery table") from None
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"--input={spec}: cannot read the table: {first_line(error)}") from None
+    _check_columns(f"--input={spec}: the table", table.schema)
     columns = {field.name: field for field in table.schema}
-    kinds = {name: field.field_type for name, field in columns.items()}
-    if kinds.get("key") not in ("INTEGER", "INT64") or kinds.get("image") != "STRING":
-        found = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
-        raise LaunchError(f"--input={spec}: the table needs columns key INTEGER and image STRING; it has {found}")
     try:
         rows = list(client.list_rows(table, selected_fields=[columns["image"]], max_results=1))
     except exceptions.GoogleAPIError:
         return None  # the width check is a courtesy; the job itself will say what is wrong
     image = rows[0]["image"] if rows else None
     return None if image is None else image.count(",") + 1
+
+
+def _check_columns(what: str, schema) -> None:
+    kinds = {field.name: field.field_type for field in schema}
+    if kinds.get("key") not in ("INTEGER", "INT64") or kinds.get("image") != "STRING":
+        found = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
+        raise LaunchError(f"{what} needs columns key INTEGER and image STRING; it has {found}")
+
+
+def check_input_query(query: str, project: str | None) -> None:
+    """A dry run (free, nothing read) proves the query valid and shows the columns it returns."""
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    if not project:
+        raise LaunchError("--query needs --project: the project the query job runs in")
+    config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False)
+    try:
+        job = bigquery_client(project).query(query, job_config=config)
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"--query: BigQuery refuses it: {first_line(error)}") from None
+    _check_columns("--query: the query's result", job.schema or ())
 
 
 def check_output_dataset(flag: str, spec: str, project: str | None) -> None:

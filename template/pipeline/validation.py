@@ -15,7 +15,13 @@ from pipeline.environment import is_local
 from pipeline.file_checks import check_writable, first_record_width, matching_files
 from pipeline.models import ModelError, ModelSignature, check_predicts, detect_format, import_tensorflow, load_model
 from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind, first_line
-from pipeline.table_checks import check_input_table, check_output_dataset, check_table_spec, is_table_spec
+from pipeline.table_checks import (
+    check_input_query,
+    check_input_table,
+    check_output_dataset,
+    check_table_spec,
+    is_table_spec,
+)
 
 DEAD_LETTER_SUFFIX = "_error_records"
 
@@ -66,6 +72,7 @@ def _check_input(params, project: str | None) -> tuple[str, str | None, str | No
     if query:
         if params.input:
             raise LaunchError("--input and --query are both set; give one of them for source=bigquery")
+        check_input_query(query, project)
         return source, None, query, None
     table = check_table_spec("--input", _require(params.input, "--input", "a table project:dataset.table"))
     return source, table, None, check_input_table(table, project)
