@@ -6,6 +6,7 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.input_files import open_input
 from pipeline.options import LaunchError, first_line
 from pipeline.records import value_count
 
@@ -36,7 +37,7 @@ def check_writable(flag: str, prefix: str) -> None:
 def first_record_width(path: str) -> int | None:
     """The value count of the first well-formed record near the start of a file, if any."""
     try:
-        with FileSystems.open(path) as handle:  # compression from the file name, as the job reads it
+        with open_input(path) as handle:  # compression from the file name, as the job reads it
             head = handle.read(_PROBE_BYTES)
     except Exception as error:  # a corrupt gzip, no permission, ...
         raise LaunchError(f"--input={path}: cannot read the file: {first_line(error)}") from None

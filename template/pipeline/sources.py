@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 
 from pipeline import metrics
+from pipeline.input_files import open_input
 from pipeline.records import DeadLetter, RawRecord, row_to_record
 
 _DEAD = "dead_letters"
@@ -73,7 +74,7 @@ def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterato
     origin = readable.metadata.path
     batch: list[RawRecord] = []
     remainder = b""
-    with readable.open(mime_type="application/octet-stream") as handle:
+    with open_input(origin) as handle:
         while True:
             chunk = handle.read(_READ_CHUNK_BYTES)
             if not chunk:
