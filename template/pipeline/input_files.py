@@ -1,7 +1,7 @@
 """Opening input files through Beam's filesystems, decompressing in small steps.
 
 Beam's CompressedFile reads 16 MiB of compressed data per step and decompresses all of it
-before returning the first bytes: for a gzip of MNIST lines that is ~50 MB, about 0.6 s
+before returning the first bytes: MNIST lines compress 14:1, so that is ~230 MB and 0.8 s
 before the first record of every file (and of the launch-time look at its first record).
 The same class with a 1 MiB step starts at once and streams just as fast.
 """
