@@ -103,60 +103,51 @@ def lambda_keras_file(path: Path) -> Path:
     return path
 
 
-def failing_saved_model(path: Path, limit: float = 100.0) -> Path:
-    """A SavedModel that raises (InvalidArgumentError) on any batch holding a value >= limit."""
+def _linear_saved_model(path: Path, scores_of, extra_inputs: tuple = ()) -> Path:
+    """A SavedModel serving `scores_of(image, logits, *extra)`, logits being image @ KERNEL + BIAS."""
     import tensorflow as tf
 
     module = tf.Module()
     module.kernel = tf.Variable(KERNEL)
     module.bias = tf.Variable(BIAS)
+    spec = [tf.TensorSpec([None, WIDTH], tf.float32, name="image"), *extra_inputs]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, WIDTH], tf.float32, name="image")])
-    def serve(image):
-        checked = tf.debugging.assert_less(image, limit, message="value out of range")
-        with tf.control_dependencies([checked]):
-            return {"scores": tf.nn.softmax(tf.matmul(image, module.kernel) + module.bias)}
+    @tf.function(input_signature=spec)
+    def serve(image, *extra):
+        return {"scores": scores_of(image, tf.matmul(image, module.kernel) + module.bias, *extra)}
 
     module.serve = serve
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
     return path
+
+
+def failing_saved_model(path: Path, limit: float = 100.0) -> Path:
+    """A SavedModel that raises (InvalidArgumentError) on any batch holding a value >= limit."""
+    import tensorflow as tf
+
+    def scores_of(image, logits):
+        checked = tf.debugging.assert_less(image, limit, message="value out of range")
+        with tf.control_dependencies([checked]):
+            return tf.nn.softmax(logits)
+
+    return _linear_saved_model(path, scores_of)
 
 
 def nan_scoring_saved_model(path: Path) -> Path:
     """A SavedModel that returns NaN scores for every record whose first value is negative."""
     import tensorflow as tf
 
-    module = tf.Module()
-    module.kernel = tf.Variable(KERNEL)
-    module.bias = tf.Variable(BIAS)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, WIDTH], tf.float32, name="image")])
-    def serve(image):
+    def scores_of(image, logits):
         first = image[:, :1]
         poison = tf.where(first < 0, tf.math.sqrt(first), tf.zeros_like(first))  # sqrt of a negative is NaN
-        return {"scores": tf.nn.softmax(tf.matmul(image, module.kernel) + module.bias) + poison}
+        return tf.nn.softmax(logits) + poison
 
-    module.serve = serve
-    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
-    return path
+    return _linear_saved_model(path, scores_of)
 
 
 def two_input_saved_model(path: Path) -> Path:
     """A SavedModel whose signature also requires a `scale` input, which the template does not feed."""
     import tensorflow as tf
 
-    module = tf.Module()
-    module.kernel = tf.Variable(KERNEL)
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, WIDTH], tf.float32, name="image"),
-            tf.TensorSpec([None, 1], tf.float32, name="scale"),
-        ]
-    )
-    def serve(image, scale):
-        return {"scores": tf.nn.softmax(tf.matmul(image * scale, module.kernel))}
-
-    module.serve = serve
-    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
-    return path
+    scale = tf.TensorSpec([None, 1], tf.float32, name="scale")
+    return _linear_saved_model(path, lambda image, logits, factor: tf.nn.softmax(logits * factor), (scale,))

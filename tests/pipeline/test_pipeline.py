@@ -50,6 +50,13 @@ def read_json_lines(pattern: Path) -> list[dict]:
     ]
 
 
+def write_records(path: Path, images: np.ndarray) -> Path:
+    """Lines key:v0,... with the row number as key."""
+    lines = [f"{key}:" + ",".join(str(v) for v in image) for key, image in enumerate(images)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def mixed_input(tmp_path_factory, sample_lines) -> Path:
     """400 sample images with one bad line of every kind spread among them, gzipped."""
@@ -92,9 +99,7 @@ def test_records_of_batches_the_model_rejects_become_dead_letters(tmp_path):
     rng = np.random.default_rng(3)
     images = rng.random((40, WIDTH), dtype=np.float32)
     images[17, 2] = 500.0  # the model refuses any batch holding this record
-    lines = [f"{key}:" + ",".join(str(v) for v in image) for key, image in enumerate(images)]
-    source = tmp_path / "in.txt"
-    source.write_text("\n".join(lines) + "\n")
+    source = write_records(tmp_path / "in.txt", images)
 
     _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=4")
 
@@ -116,9 +121,7 @@ def test_records_the_model_scores_nan_become_dead_letters_not_predictions(tmp_pa
     model = nan_scoring_saved_model(tmp_path / "nan")
     images = np.random.default_rng(4).random((30, WIDTH), dtype=np.float32)
     images[[5, 6, 21], 0] = -1.0  # the model scores these NaN, their batch-mates normally
-    lines = [f"{key}:" + ",".join(str(v) for v in image) for key, image in enumerate(images)]
-    source = tmp_path / "in.txt"
-    source.write_text("\n".join(lines) + "\n")
+    source = write_records(tmp_path / "in.txt", images)
 
     _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=4")
 
