@@ -146,8 +146,6 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
 )
 
-PARAMETERS_BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
-
 
 class LaunchError(Exception):
     """A user mistake found before any work starts: reported as one line, exit status 2."""
