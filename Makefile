@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 DEMO_OUT := build/demo
 
-.PHONY: demo test lint unit bench soak audit lock sample-model metadata clean
+.PHONY: demo test lint unit bench bench-launch soak audit lock sample-model metadata clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: lint
 
 bench: $(DEV)
 	$(PY) benchmarks/run.py
+
+bench-launch: $(DEV)
+	$(PY) benchmarks/launch.py
 
 soak: $(DEV)
 	$(PY) benchmarks/soak.py

@@ -1,8 +1,10 @@
 """Entry point of the batch-prediction template: parse, validate, build, run.
 
 Run it directly (`python template/main.py --input ... --output ... --model ...`) or let the
-Dataflow Flex Template launcher run it. On a local runner it waits and prints a summary; on
-Dataflow it submits the job and returns, since the launcher follows the job itself.
+Dataflow Flex Template launcher run it. On a local runner it waits and prints a summary. On
+Dataflow it returns as soon as the job is handed over: in template mode (the launcher passes
+--template_location) once Beam has written the job object, which the launcher then submits;
+otherwise once the job is submitted, with its id and console URL.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ _TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.environ.get("PYTHONPATH")]))
 
 import apache_beam as beam  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions  # noqa: E402
 
 from pipeline import metrics  # noqa: E402
-from pipeline.environment import is_local, use_template_image_for_workers  # noqa: E402
+from pipeline.environment import LaunchMode, console_url, launch_mode, prepare_remote_launch  # noqa: E402
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
 from pipeline.sinks import clear_earlier_run  # noqa: E402
@@ -42,6 +44,10 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     try:
         check_for_typos(argv)
         options = PipelineOptions(argv)
+        mode = launch_mode(options)
+        _show_progress_logs(mode)
+        if mode is not LaunchMode.LOCAL:
+            prepare_remote_launch(options)
         config = validate(options)
         for line in clear_earlier_run(config):
             print(line)
@@ -49,20 +55,28 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    local = is_local(options)
-    use_template_image_for_workers(options)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, config, redistribute=not local)
+    build(pipeline, config, redistribute=mode is not LaunchMode.LOCAL)
     result = pipeline.run()
-    if not local:
-        job_id = getattr(result, "job_id", lambda: None)()
-        print(f"Submitted job {job_id or ''}".rstrip())
+    if mode is LaunchMode.TEMPLATE:
+        print(f"Job object written to {options.view_as(GoogleCloudOptions).template_location}")
+        return 0
+    if mode is LaunchMode.SUBMIT:
+        job_id = result.job_id()
+        print(f"Submitted job {job_id}: {console_url(options, job_id)}")
         return 0
     result.wait_until_finish()
     print(format_summary(config, metrics.read_counts(result), started, time.time()))
     return 0
 
 
+def _show_progress_logs(mode: LaunchMode) -> None:
+    """A launch logs Beam's INFO lines (what is staged, where the job object went, the job's URL):
+    the launcher's log is where users look first when a launch fails. A local run keeps stderr
+    for warnings and errors."""
+    logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
+    logging.getLogger().setLevel(logging.WARNING if mode is LaunchMode.LOCAL else logging.INFO)
+
+
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
     sys.exit(run(started=STARTED))

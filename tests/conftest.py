@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulators"]  # local GCS and BigQuery emulators (cloud_emulators fixture)
+pytest_plugins = [
+    "tests.emulators",  # local GCS and BigQuery emulators (cloud_emulators fixture)
+    "tests.launch_fixtures",  # fake metadata server and Dataflow API, the launch harness
+]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -151,3 +151,13 @@ def two_input_saved_model(path: Path) -> Path:
 
     scale = tf.TensorSpec([None, 1], tf.float32, name="scale")
     return _linear_saved_model(path, lambda image, logits, factor: tf.nn.softmax(logits * factor), (scale,))
+
+
+def keras_mnist_like(path: Path) -> Path:
+    """A small .keras classifier of MNIST's shapes: (28, 28, 1) in, 10 softmax scores out."""
+    import keras
+
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    scores = keras.layers.Dense(10, activation="softmax", name="scores")(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, scores).save(path)
+    return path

@@ -3,23 +3,18 @@ main.py run the way the launcher runs it inside the image."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
-from dockerfile_parse import DockerfileParser
 
 from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
+from tests.image_layout import DOCKERFILE, build_context_copies, build_image_root, instructions, substitute
 
-DOCKERFILE = DockerfileParser(str(ROOT / "Dockerfile"))
-INSTRUCTIONS = [
-    (item["instruction"], item["value"]) for item in DOCKERFILE.structure if item["instruction"] != "COMMENT"
-]
+INSTRUCTIONS = instructions()
 CLOUDBUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 
 
@@ -31,26 +26,6 @@ def locked_version(package: str) -> str:
 
 def stages() -> list[str]:
     return [value for instruction, value in INSTRUCTIONS if instruction == "FROM"]
-
-
-ARG_DEFAULTS = dict(value.split("=", 1) for instruction, value in INSTRUCTIONS if instruction == "ARG" and "=" in value)
-
-
-def substitute(value: str) -> str:
-    """The instruction with every ${ARG} replaced by the ARG's default, as a plain build does."""
-    for name, default in ARG_DEFAULTS.items():
-        value = value.replace(f"${{{name}}}", default.strip('"'))
-    return value
-
-
-def build_context_copies() -> list[tuple[str, str]]:
-    """(source in the repository, destination in the image) of every COPY from the build context."""
-    copies = []
-    for instruction, value in INSTRUCTIONS:
-        if instruction == "COPY" and not value.startswith("--from"):
-            source, destination = substitute(value).split()
-            copies.append((source, destination))
-    return copies
 
 
 def test_hadolint_passes():
@@ -138,29 +113,23 @@ def test_every_substitution_is_documented_in_the_readme():
         assert f"`{name}`" in readme, f"{name} is not documented in the README"
 
 
-def test_main_runs_as_the_launcher_runs_it(tmp_path):
-    """The image's layout and environment, rebuilt in a temporary root; parameters as --name=value."""
-    image_root = tmp_path / "image"
-    for source, destination in build_context_copies():
-        target = image_root / destination.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (ROOT / source).is_dir() else shutil.copyfile)(ROOT / source, target)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    for name, value in DOCKERFILE.envs.items():
-        env[name] = str(image_root / value.lstrip("/")) if value.startswith("/") else value
-    workdir = image_root / DOCKERFILE.args["WORKDIR"].lstrip("/")
+def test_main_runs_locally_in_the_image_layout(tmp_path):
+    """The image's layout and environment, rebuilt in a temporary root; parameters as --name=value;
+    a local runner, as the in-image sample run of cloudbuild.yaml uses it (the Dataflow launch
+    itself is tests/test_launch.py)."""
+    image = build_image_root(tmp_path / "image")
     output = tmp_path / "out" / "predictions"
     parameters = {"input": SAMPLE_IMAGES, "output": output, "model": SAMPLE_MODEL}
     launcher_options = ["--runner=DirectRunner", "--project=test-project", "--region=us-central1", "--job_name=launch"]
     result = subprocess.run(
         [
             sys.executable,
-            env["FLEX_TEMPLATE_PYTHON_PY_FILE"],
+            image.env["FLEX_TEMPLATE_PYTHON_PY_FILE"],
             *[f"--{name}={value}" for name, value in parameters.items()],
             *launcher_options,
         ],
-        cwd=workdir,
-        env=env,
+        cwd=image.workdir,
+        env=image.env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -171,17 +140,9 @@ def test_main_runs_as_the_launcher_runs_it(tmp_path):
     assert len(lines) == 10_000
 
 
-@pytest.mark.parametrize("runner", ["DataflowRunner", "DirectRunner"])
-def test_workers_get_the_template_image_only_on_a_remote_runner(runner):
-    from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
-
-    from pipeline.environment import use_template_image_for_workers
-
-    options = PipelineOptions([f"--runner={runner}"])
-    chosen = use_template_image_for_workers(options, {"TEMPLATE_IMAGE": "europe-docker.pkg.dev/p/r/i:1"})
-    expected = "europe-docker.pkg.dev/p/r/i:1" if runner == "DataflowRunner" else None
-    assert chosen == expected and options.view_as(WorkerOptions).sdk_container_image == expected
-
-    mine = PipelineOptions([f"--runner={runner}", "--sdk_container_image=mine:2"])
-    assert use_template_image_for_workers(mine, {"TEMPLATE_IMAGE": "other:1"}) is None
-    assert mine.view_as(WorkerOptions).sdk_container_image == "mine:2"
+def test_images_get_an_immutable_tag_by_default():
+    """A moving tag (latest) would let a later build change what a published template's workers pull."""
+    assert CLOUDBUILD["substitutions"]["_TAG"] == "${BUILD_ID}"
+    # Substitution defaults that name built-ins (PROJECT_ID, BUILD_ID) need dynamic substitutions under
+    # `gcloud builds submit` (triggers always have them).
+    assert CLOUDBUILD["options"]["dynamicSubstitutions"] is True

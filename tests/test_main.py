@@ -76,12 +76,22 @@ def test_dead_letters_cannot_overwrite_the_predictions(tmp_path, capfd):
     assert err.startswith(f"error: --dead_letter={output}/: is the same as --output"), err
 
 
-def test_a_remote_runner_refuses_local_text_outputs(tmp_path, capfd):
-    """On Dataflow a local path is a worker's disk, discarded with the worker."""
+def test_a_remote_runner_refuses_local_paths(tmp_path, capfd):
+    """On Dataflow a local path is the launcher's or a worker's disk: workers cannot read the
+    launcher's files, and what they write is discarded with them. (Each location is checked in
+    the launch harness, tests/test_launch.py; here the first of them.)"""
+    assert run([*good_args(tmp_path), "--runner=DataflowRunner", "--sdk_container_image=image:1"]) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"error: --input={SAMPLE_IMAGES}: a local path cannot be read by the workers"), err
+    assert err.endswith("give a gs:// path") and len(err.splitlines()) == 1
+
+
+def test_a_remote_runner_needs_an_image_with_the_template(tmp_path, capfd, monkeypatch):
+    monkeypatch.delenv("TEMPLATE_IMAGE", raising=False)
     assert run([*good_args(tmp_path), "--runner=DataflowRunner"]) == 2
     err = capfd.readouterr().err.strip()
-    assert err.startswith(f"error: --output={tmp_path / 'out' / 'predictions'}: a local path is lost"), err
-    assert err.endswith("give a gs:// path") and len(err.splitlines()) == 1
+    assert err.startswith("error: no worker image: this image was built without TEMPLATE_IMAGE"), err
+    assert "--sdk_container_image" in err and len(err.splitlines()) == 1
 
 
 def test_unreadable_input_is_one_line(tmp_path, capfd):
@@ -94,7 +104,7 @@ def test_unreadable_input_is_one_line(tmp_path, capfd):
 
 
 def test_a_model_that_cannot_predict_is_refused_at_launch(tmp_path, capfd):
-    """A second required input the template cannot feed: found by scoring one record, not per batch."""
+    """A second required input the records cannot feed: found in the signature at launch, not per batch."""
     from tests.model_factories import WIDTH, two_input_saved_model
 
     model = two_input_saved_model(tmp_path / "two-inputs")
@@ -102,7 +112,7 @@ def test_a_model_that_cannot_predict_is_refused_at_launch(tmp_path, capfd):
     source.write_text("1:" + ",".join(["0.5"] * WIDTH) + "\n")
     assert run(replace(good_args(tmp_path), input=str(source), model=str(model))) == 2
     err = capfd.readouterr().err.strip()
-    assert err.startswith(f"error: --model={model}: the model fails on a record of zeros"), err
+    assert err.startswith(f"error: --model={model}: the model also requires input 'scale'"), err
     assert len(err.splitlines()) == 1
 
 

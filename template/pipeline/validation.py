@@ -13,8 +13,10 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from pipeline.environment import is_local
 from pipeline.file_checks import check_writable, first_record_width, matching_files
-from pipeline.models import ModelError, ModelSignature, check_predicts, detect_format, import_tensorflow, load_model
+from pipeline.model_files import ModelError, locate_model
+from pipeline.models import check_predicts, load_model
 from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind, first_line
+from pipeline.signatures import ModelSignature, read_signature
 from pipeline.table_checks import (
     check_input_query,
     check_input_table,
@@ -60,7 +62,14 @@ def _batch_size(value) -> int:
     return size
 
 
-def _check_input(params, project: str | None) -> tuple[str, str | None, str | None, int | None]:
+def _check_readable_by_workers(flag: str, location: str, local_runner: bool) -> None:
+    if not local_runner and FileSystems.get_scheme(location) in (None, "file"):
+        raise LaunchError(
+            f"{flag}={location}: a local path cannot be read by the workers of a remote runner; give a gs:// path"
+        )
+
+
+def _check_input(params, project: str | None, local_runner: bool) -> tuple[str, str | None, str | None, int | None]:
     """(source kind, input, query, value count of the first record if it could be seen)."""
     source = canonical_kind("source", params.source)
     query = (params.query or "").strip() or None
@@ -68,6 +77,7 @@ def _check_input(params, project: str | None) -> tuple[str, str | None, str | No
         if query:
             raise LaunchError("--query applies only to source=bigquery; remove it or set --source=bigquery")
         pattern = _require(params.input, "--input", "a file pattern such as gs://bucket/images*.txt.gz")
+        _check_readable_by_workers("--input", pattern, local_runner)
         return source, pattern, None, first_record_width(matching_files(pattern)[0])
     if query:
         if params.input:
@@ -116,14 +126,22 @@ def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions, lo
     return dead_letter, dead_letter_kind
 
 
-def _load_signature(model_path: str) -> tuple[ModelSignature, float]:
-    """The signature of a model that loads and predicts, and how long loading took (TensorFlow's
-    import not counted)."""
+def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature, float]:
+    """The model's signature, and how long loading the model took (0 when it was not loaded).
+
+    A local run loads the model here, checks that it predicts, and its workers (in this very
+    process) reuse it. A remote launch reads only the signature, never the weights: the
+    launcher VM need not copy and load a model of many gigabytes that only workers use.
+    """
+    _check_readable_by_workers("--model", model_path, local_runner)
     try:
-        model_format = detect_format(model_path)  # a wrong path is told without importing TensorFlow
-        import_tensorflow()
+        location = locate_model(model_path)  # a wrong path is told without importing TensorFlow
+        signature = read_signature(location)
+        signature.check_seed_records()
+        if not local_runner:
+            return signature, 0.0
         started = time.perf_counter()
-        model = load_model(model_path, model_format)
+        model = load_model(model_path, location)
         load_s = time.perf_counter() - started
         check_predicts(model, model_path)
     except ModelError as error:
@@ -150,10 +168,11 @@ def validate(options: PipelineOptions) -> JobConfig:
     sink_value = params.sink
     output = _require(params.output, "--output", "a file prefix for sink=text or a table for sink=bigquery")
     model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint prefix")
-    source, input_spec, query, input_width = _check_input(params, cloud.project)
+    local_runner = is_local(options)
+    source, input_spec, query, input_width = _check_input(params, cloud.project, local_runner)
     sink = canonical_kind("sink", sink_value) if sink_value else source
-    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, is_local(options))
-    signature, model_load_s = _load_signature(model_path)
+    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner)
+    signature, model_load_s = _load_signature(model_path, local_runner)
     _check_width(signature, model_path, input_width)
     return JobConfig(
         source=source,

@@ -1,11 +1,20 @@
-"""Local or remote: how the job decides whether to wait and summarise or submit and return."""
+"""Local, submitted or template mode: whether the job waits and summarises or hands over and returns,
+and what a remote launch gives its workers."""
 
 from __future__ import annotations
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, SetupOptions, WorkerOptions
 
-from pipeline.environment import is_local, runner_name
+from pipeline.environment import (
+    NO_SUBMISSION_ENVIRONMENT,
+    LaunchMode,
+    is_local,
+    launch_mode,
+    prepare_remote_launch,
+    runner_name,
+)
+from pipeline.options import LaunchError
 
 
 @pytest.mark.parametrize(
@@ -25,3 +34,41 @@ def test_runner_names_are_read_the_way_beam_reads_them(argv, name, local):
     options = PipelineOptions(argv)
     assert runner_name(options) == name
     assert is_local(options) is local
+
+
+@pytest.mark.parametrize(
+    ("argv", "mode"),
+    [
+        ([], LaunchMode.LOCAL),
+        (["--runner=DirectRunner", "--template_location=gs://b/t"], LaunchMode.LOCAL),
+        (["--runner=DataflowRunner"], LaunchMode.SUBMIT),
+        (
+            ["--runner=DataflowRunner", "--template_location=gs://b/staging/template_launches/1/job_object"],
+            LaunchMode.TEMPLATE,
+        ),
+    ],
+)
+def test_launch_modes(argv, mode):
+    assert launch_mode(PipelineOptions(argv)) is mode
+
+
+def test_a_remote_launch_uses_the_template_image_and_stages_nothing_else():
+    options = PipelineOptions(["--runner=DataflowRunner"])
+    assert (
+        prepare_remote_launch(options, {"TEMPLATE_IMAGE": "europe-docker.pkg.dev/p/r/i:1"})
+        == "europe-docker.pkg.dev/p/r/i:1"
+    )
+    assert options.view_as(WorkerOptions).sdk_container_image == "europe-docker.pkg.dev/p/r/i:1"
+    assert options.view_as(SetupOptions).save_main_session is False
+    assert NO_SUBMISSION_ENVIRONMENT in options.view_as(DebugOptions).experiments
+
+
+def test_the_users_choices_win():
+    options = PipelineOptions(["--runner=DataflowRunner", "--sdk_container_image=mine:2", "--save_main_session"])
+    assert prepare_remote_launch(options, {"TEMPLATE_IMAGE": "other:1"}) == "mine:2"
+    assert options.view_as(SetupOptions).save_main_session is True
+
+
+def test_no_image_at_all_is_a_launch_error():
+    with pytest.raises(LaunchError, match="no worker image"):
+        prepare_remote_launch(PipelineOptions(["--runner=DataflowRunner"]), {"TEMPLATE_IMAGE": " "})

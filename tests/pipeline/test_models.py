@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.models import ModelError, ModelFormat, detect_format, load_model
+from pipeline.model_files import ModelError, ModelFormat, locate_model
+from pipeline.models import load_model
 from tests.conftest import SAMPLE_MODEL
 from tests.model_factories import CLASSES, IMAGE_SHAPE, WIDTH, lambda_keras_file, reference_scores
 
@@ -49,17 +50,17 @@ def test_seed_metagraph_with_sample_weights_predicts_like_the_sample_savedmodel(
 
 
 def test_format_detection(tiny_models, tmp_path):
-    assert detect_format(str(tiny_models["keras"])) is ModelFormat.KERAS
-    assert detect_format(str(tiny_models["tf1"])) is ModelFormat.TF1_CHECKPOINT
-    assert detect_format(str(tiny_models["saved_model_flat"]) + "/") is ModelFormat.SAVED_MODEL
+    assert locate_model(str(tiny_models["keras"])).format is ModelFormat.KERAS
+    assert locate_model(str(tiny_models["tf1"])).format is ModelFormat.TF1_CHECKPOINT
+    assert locate_model(str(tiny_models["saved_model_flat"]) + "/").format is ModelFormat.SAVED_MODEL
     with pytest.raises(ModelError, match="nothing exists"):
-        detect_format(str(tmp_path / "missing"))
+        locate_model(str(tmp_path / "missing"))
     with pytest.raises(ModelError, match="not a SavedModel directory"):
-        detect_format(str(tmp_path))
+        locate_model(str(tmp_path))
     with pytest.raises(ModelError, match="HDF5"):
-        detect_format(str(tmp_path / "model.h5"))
+        locate_model(str(tmp_path / "model.h5"))
     with pytest.raises(ModelError, match=r"no such \.keras file"):
-        detect_format(str(tmp_path / "model.keras"))
+        locate_model(str(tmp_path / "model.keras"))
 
 
 def test_keras_file_with_code_is_refused_by_safe_mode(tmp_path):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pipeline.metrics import RunCounts
-from pipeline.models import ModelFormat, ModelSignature
+from pipeline.model_files import ModelFormat
+from pipeline.signatures import ModelSignature, TensorSpec
 from pipeline.summary import format_summary
 from pipeline.validation import JobConfig
 
@@ -17,7 +18,9 @@ CONFIG = JobConfig(
     dead_letter_kind="text",
     model="m",
     batch_size=256,
-    signature=ModelSignature(ModelFormat.SAVED_MODEL, (784,), 10),
+    signature=ModelSignature(
+        ModelFormat.SAVED_MODEL, (TensorSpec("image", "float32", (784,)),), (TensorSpec("scores", "float32", (10,)),)
+    ),
     project=None,
     model_load_s=1.25,
 )

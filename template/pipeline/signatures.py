@@ -1,0 +1,269 @@
+"""A model's serving signature, read without its weights.
+
+The launch needs only the signature (input names, dtypes and shapes; output names and shapes)
+to check the records and derive the output schema, and on Dataflow the launcher VM should not
+copy and load a model of many gigabytes to learn it. Each format allows that:
+
+* SavedModel: the `serving_default` entry of `saved_model.pb`'s signature_def (one small file);
+* TF1 checkpoint: the graph in the `.meta` file, imported without restoring any variable;
+* `.keras`: `config.json` read from the zip (the weights member is never read), the architecture
+  built with uninitialised variables (no memory for weights), safe_mode on.
+
+Loading a model for prediction (`pipeline.models`) yields the same signature.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import dataclass
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.model_files import ModelError, ModelFormat, ModelLocation, read_bytes
+from pipeline.options import first_line
+from pipeline.tensorflow_runtime import import_tensorflow
+
+# Names a multi-input or multi-output signature may use for the image and the scores.
+_IMAGE_INPUT_NAMES = ("image", "images", "input", "inputs", "x")
+_KEY_INPUT_NAMES = ("key", "keys")
+_SCORE_OUTPUT_NAMES = ("scores", "probabilities", "probs", "predictions", "output_0", "outputs", "logits")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output: dtype name as NumPy/TensorFlow spell it ('float32', 'string'),
+    and the shape of one instance (the batch dimension removed; None where any size goes)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+    @property
+    def is_floating(self) -> bool:
+        return self.dtype in ("float16", "bfloat16", "float32", "float64")
+
+    @property
+    def size(self) -> int | None:
+        """Values per instance, when the shape is fully known."""
+        return None if any(dim is None for dim in self.shape) else math.prod(self.shape)
+
+
+def _pick(names, preferred: tuple[str, ...], what: str, path: str) -> str:
+    names = list(names)
+    if len(names) == 1:
+        return names[0]
+    for name in preferred:
+        if name in names:
+            return name
+    raise ModelError(
+        f"--model={path}: cannot tell which {what} to use among {sorted(names)}; name it one of {preferred}"
+    )
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """What the pipeline needs to know of a model before any record is parsed."""
+
+    format: ModelFormat
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    path: str = ""  # as the user gave it, for messages
+
+    def input(self, name: str) -> TensorSpec:
+        return next(spec for spec in self.inputs if spec.name == name)
+
+    def output(self, name: str) -> TensorSpec:
+        return next(spec for spec in self.outputs if spec.name == name)
+
+    @property
+    def key_input(self) -> str | None:
+        """The input fed the records' keys (the seed's TF1 graphs take one), if any."""
+        if len(self.inputs) < 2:
+            return None
+        return next((name for name in _KEY_INPUT_NAMES if name in {spec.name for spec in self.inputs}), None)
+
+    @property
+    def image_input(self) -> TensorSpec:
+        """The one float input that `key:v0,v1,...` records feed, its shape fully known."""
+        candidates = [spec.name for spec in self.inputs if spec.name != self.key_input] or [self.inputs[0].name]
+        spec = self.input(_pick(candidates, _IMAGE_INPUT_NAMES, "input", self.path))
+        if not spec.is_floating:
+            raise ModelError(f"--model={self.path}: input '{spec.name}' is {spec.dtype}, not a float")
+        if not spec.shape or spec.size is None:
+            raise ModelError(
+                f"--model={self.path}: the input shape {(None, *spec.shape)} must be fully known after the batch "
+                "dimension so records can be checked against it"
+            )
+        return spec
+
+    @property
+    def scores_output(self) -> TensorSpec:
+        """The `(batch, classes)` output whose scores become pred0..predN-1."""
+        spec = self.output(_pick([spec.name for spec in self.outputs], _SCORE_OUTPUT_NAMES, "output", self.path))
+        if len(spec.shape) != 1 or spec.shape[0] is None:
+            raise ModelError(f"--model={self.path}: the output shape {(None, *spec.shape)} is not (batch, classes)")
+        return spec
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(dim) for dim in self.image_input.shape)
+
+    @property
+    def width(self) -> int:
+        """Values per record: the product of the input shape."""
+        return math.prod(self.input_shape)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.scores_output.shape[0])
+
+    def check_seed_records(self) -> None:
+        """Raises ModelError unless `key:v0,v1,...` records can feed this model and rows hold its scores."""
+        for name in {spec.name for spec in self.inputs} - {self.image_input.name, self.key_input}:
+            raise ModelError(
+                f"--model={self.path}: the model also requires input '{name}', which key:v0,v1,... records cannot feed"
+            )
+        _ = self.num_classes
+
+
+def _dims(shape) -> tuple[int | None, ...]:
+    """The per-instance dims of a batch-major shape given as ints/None (-1 for unknown)."""
+    dims = tuple(None if dim is None or int(dim) < 0 else int(dim) for dim in shape)
+    return dims[1:]
+
+
+def _saved_model_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    tf = import_tensorflow()
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString(read_bytes(FileSystems.join(location.path, "saved_model.pb")))
+    except Exception as error:  # a truncated or foreign file: DecodeError and friends
+        raise ModelError(f"--model={location.given}: the SavedModel does not load: {first_line(error)}") from None
+    signature = next(
+        (
+            graph.signature_def["serving_default"]
+            for graph in proto.meta_graphs
+            if "serving_default" in graph.signature_def
+        ),
+        None,
+    )
+    if signature is None:
+        raise ModelError(f"--model={location.given}: the SavedModel has no 'serving_default' signature")
+
+    def specs(infos) -> tuple[TensorSpec, ...]:
+        result = []
+        for name, info in sorted(infos.items()):
+            if info.WhichOneof("encoding") != "name":
+                raise ModelError(
+                    f"--model={location.given}: tensor '{name}' is sparse or ragged; only dense tensors are fed"
+                )
+            shape = None if info.tensor_shape.unknown_rank else [dim.size for dim in info.tensor_shape.dim]
+            if shape is None or not shape:
+                raise ModelError(
+                    f"--model={location.given}: signature tensor '{name}' has no batch dimension (shape {shape})"
+                )
+            result.append(TensorSpec(name, tf.dtypes.as_dtype(info.dtype).name, _dims(shape)))
+        return tuple(result)
+
+    return specs(signature.inputs), specs(signature.outputs)
+
+
+def tf1_collection(graph, name: str, given: str) -> dict[str, str]:
+    """A JSON collection of the seed's convention: {'image': 'Placeholder:0', ...}."""
+    values = graph.get_collection(name)
+    if len(values) != 1:
+        raise ModelError(f"--model={given}: the graph has no '{name}' collection")
+    value = values[0]
+    try:
+        return dict(json.loads(value.decode("utf-8") if isinstance(value, bytes) else value))
+    except (ValueError, TypeError):
+        raise ModelError(f"--model={given}: the '{name}' collection is not a JSON object of tensor names") from None
+
+
+def tf1_specs(graph, collection: dict[str, str]) -> tuple[TensorSpec, ...]:
+    specs = []
+    for name, tensor_name in sorted(collection.items()):
+        tensor = graph.get_tensor_by_name(tensor_name)
+        shape = tensor.shape.as_list() if tensor.shape.rank is not None else [None]
+        specs.append(TensorSpec(name, tensor.dtype.name, _dims(shape or [None])))
+    return tuple(specs)
+
+
+def _tf1_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    tf = import_tensorflow()
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    meta_graph = meta_graph_pb2.MetaGraphDef()
+    graph = tf.Graph()
+    try:
+        meta_graph.ParseFromString(read_bytes(location.path + ".meta"))
+        with graph.as_default():
+            tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
+    except Exception as error:  # TensorFlow raises many types for a broken graph
+        raise ModelError(f"--model={location.given}: {location.path}.meta does not load: {first_line(error)}") from None
+    inputs = tf1_collection(graph, "inputs", location.given)
+    outputs = tf1_collection(graph, "outputs", location.given)
+    try:
+        return tf1_specs(graph, inputs), tf1_specs(graph, outputs)
+    except (KeyError, ValueError) as error:
+        raise ModelError(
+            f"--model={location.given}: a collection names a missing tensor: {first_line(error)}"
+        ) from None
+
+
+def keras_specs(model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Named specs of a Keras model's inputs and outputs (names of its input and output layers)."""
+    input_names = [tensor.name for tensor in model.inputs]
+    output_names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
+
+    def spec(name, tensor) -> TensorSpec:
+        return TensorSpec(name, str(tensor.dtype).removeprefix("<dtype: '").removesuffix("'>"), _dims(tensor.shape))
+
+    return (
+        tuple(spec(name, tensor) for name, tensor in zip(input_names, model.inputs, strict=True)),
+        tuple(spec(name, tensor) for name, tensor in zip(output_names, model.outputs, strict=True)),
+    )
+
+
+def _keras_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    import_tensorflow()
+    import keras
+    from keras.src.backend import StatelessScope
+    from keras.src.backend.common import global_state
+
+    try:
+        with (
+            FileSystems.open(location.path, compression_type="uncompressed") as handle,
+            zipfile.ZipFile(handle) as archive,
+        ):
+            config = json.loads(archive.read("config.json"))
+    except Exception as error:  # not a zip, no config.json, not JSON
+        raise ModelError(f"--model={location.given}: not a readable .keras file: {first_line(error)}") from None
+    try:
+        # Variables made in a stateless scope that does not initialise them take no memory.
+        with StatelessScope(initialize_variables=False):
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a refused or broken config
+        raise ModelError(
+            f"--model={location.given}: the .keras file does not load safely: {first_line(error)}"
+        ) from None
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", [])
+    return keras_specs(model)
+
+
+_READERS = {
+    ModelFormat.SAVED_MODEL: _saved_model_signature,
+    ModelFormat.TF1_CHECKPOINT: _tf1_signature,
+    ModelFormat.KERAS: _keras_signature,
+}
+
+
+def read_signature(location: ModelLocation) -> ModelSignature:
+    """The model's signature from its description alone, never its weights."""
+    inputs, outputs = _READERS[location.format](location)
+    return ModelSignature(location.format, inputs, outputs, location.given)

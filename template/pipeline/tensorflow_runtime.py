@@ -1,0 +1,37 @@
+"""TensorFlow, imported once and quietly: its native start-up lines are noise on CPU machines."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hides what native code writes to stderr (fd 2), e.g. TensorFlow's import-time CUDA probe."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 to protect
+        yield
+        return
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """TensorFlow, imported without its start-up lines about absent CUDA drivers on CPU machines.
+
+    Python errors still surface as exceptions; only native log lines are dropped.
+    """
+    if "tensorflow" not in sys.modules:
+        with _native_stderr_silenced():
+            tensorflow = importlib.import_module("tensorflow")
+            tensorflow.config.list_physical_devices()  # the CUDA probe logs here, once
+    return importlib.import_module("tensorflow")

@@ -1,0 +1,100 @@
+"""The README's `gcloud dataflow flex-template run` commands, read from the README and run as written
+through the real gcloud CLI against the fake Dataflow API; then what gcloud sent is launched the way
+the Flex Template launcher runs it (tests/launcher.py), end to end and offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cloud_shell import GCLOUD, CloudShell
+from tests.emulators import PROJECT
+from tests.google_fakes import CapturedLaunch, check_launch_parameters
+from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, TEMPLATE_METADATA
+from tests.launcher import REGION, invocation_of
+from tests.readme import commands_starting_with
+
+pytestmark = [
+    pytest.mark.emulators,
+    pytest.mark.slow,
+    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's launches cannot be run"),
+]
+
+LAUNCHES = commands_starting_with("gcloud dataflow flex-template run")
+SPEC = f"gs://{LAUNCH_BUCKET}/templates/batch-prediction.json"
+
+
+def launch_id(command: str) -> str:
+    return command.split('"')[1].split("-$(")[0]  # the job name's fixed part, e.g. mnist-query
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory, dataflow_api, bigquery_emulator) -> CloudShell:
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
+    return CloudShell(tmp_path_factory.mktemp("cloudsdk"), dataflow_api, bigquery_emulator, variables)
+
+
+@pytest.fixture(scope="module")
+def readme_tables(shell, bigquery_emulator) -> None:
+    """The README's own `bq mk` and `bq load` lines, run against the BigQuery emulator, from a clean
+    slate as a new project has (other tests use the same dataset)."""
+    bigquery_emulator.client().delete_table(f"{PROJECT}.mnist.images", not_found_ok=True)
+    for command in dict.fromkeys(commands_starting_with("bq mk") + commands_starting_with("bq load")):
+        result = shell.run(command)
+        assert result.returncode == 0 or "already exists" in result.stdout + result.stderr, result.stderr[-2000:]
+    table = bigquery_emulator.client().get_table(f"{PROJECT}.mnist.images")
+    assert table.num_rows == 10_000
+
+
+def send(shell: CloudShell, dataflow_api, command: str) -> CapturedLaunch:
+    before = len(dataflow_api.launches)
+    result = shell.run(command)
+    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+    (captured,) = dataflow_api.launches[before:]
+    return captured
+
+
+def test_the_readme_shows_a_launch_for_each_kind_of_source():
+    names = {launch_id(command) for command in LAUNCHES}
+    assert {"mnist", "mnist-bq", "mnist-query"} <= names, names
+
+
+@pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)
+def test_a_readme_launch_sends_what_the_template_accepts(shell, dataflow_api, command):
+    captured = send(shell, dataflow_api, command)
+    assert captured.accepted
+    assert (captured.project, captured.location) == (PROJECT, REGION)
+    launch = captured.parameter
+    assert launch["containerSpecGcsPath"] == SPEC
+    assert launch["jobName"].startswith(launch_id(command) + "-")
+    assert check_launch_parameters(launch["parameters"], TEMPLATE_METADATA) == []
+    assert launch["environment"]["tempLocation"] == f"gs://{LAUNCH_BUCKET}/tmp"
+
+
+def test_a_query_with_commas_needs_the_alternate_delimiter(shell, dataflow_api):
+    """What the README warns about: written the obvious way, gcloud refuses it before sending."""
+    (query_launch,) = [command for command in LAUNCHES if launch_id(command) == "mnist-query"]
+    naive = query_launch.replace('--parameters="^~^', '--parameters="').replace("~", ",")
+    before = len(dataflow_api.launches)
+    result = shell.run(naive)
+    assert result.returncode != 0 and "Bad syntax for dict arg" in result.stderr, result.stderr
+    assert len(dataflow_api.launches) == before
+    captured = send(shell, dataflow_api, query_launch)
+    assert captured.parameter["parameters"]["query"] == "SELECT key, image FROM mnist.images WHERE key < 100"
+
+
+@pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)
+def test_a_readme_launch_runs_in_template_mode_end_to_end(
+    shell, dataflow_api, launcher, launch_samples, readme_tables, command
+):
+    captured = send(shell, dataflow_api, command)
+    environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
+    launch = launcher.launch(parameters, environment)
+    assert launch.returncode == 0, launch.output[-4000:]
+    assert launch.blocked == []
+    assert f"Job object written to {environment.template_location}" in launch.stdout
+    job = launcher.read_json(environment.template_location)
+    assert job["name"] == captured.parameter["jobName"]
+    assert job["environment"]["workerPools"][0]["workerHarnessContainerImage"] == TEMPLATE_IMAGE
+    options = job["environment"]["sdkPipelineOptions"]["options"]
+    for name, value in captured.parameter["parameters"].items():
+        assert str(options[name]) == value
