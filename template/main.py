@@ -26,9 +26,17 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions  # noqa: E402
 
 from pipeline import metrics  # noqa: E402
-from pipeline.environment import LaunchMode, console_url, launch_mode, prepare_remote_launch  # noqa: E402
+from pipeline.environment import (  # noqa: E402
+    LaunchMode,
+    console_url,
+    default_region,
+    drop_staged_dependencies,
+    launch_mode,
+    prepare_remote_launch,
+)
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
+from pipeline.progress import LiveProgress  # noqa: E402
 from pipeline.sinks import clear_earlier_run  # noqa: E402
 from pipeline.summary import format_summary  # noqa: E402
 from pipeline.validation import validate  # noqa: E402
@@ -45,8 +53,10 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         check_for_typos(argv)
         options = PipelineOptions(argv)
         mode = launch_mode(options)
-        _show_progress_logs(mode)
+        _configure_logging(mode)
+        notes = []
         if mode is not LaunchMode.LOCAL:
+            notes = drop_staged_dependencies(options) + default_region(options)
             prepare_remote_launch(options)
         config = validate(options)
         for line in clear_earlier_run(config):
@@ -54,23 +64,27 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for note in notes:  # after the checks, so that a mistake stays one line
+        print(note, file=sys.stderr)
 
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config, redistribute=mode is not LaunchMode.LOCAL)
+    if mode is LaunchMode.LOCAL:
+        with LiveProgress(config.input_bytes):
+            result = pipeline.run()
+            result.wait_until_finish()
+        print(format_summary(config, metrics.read_counts(result), started, time.time()))
+        return 0
     result = pipeline.run()
     if mode is LaunchMode.TEMPLATE:
         print(f"Job object written to {options.view_as(GoogleCloudOptions).template_location}")
         return 0
-    if mode is LaunchMode.SUBMIT:
-        job_id = result.job_id()
-        print(f"Submitted job {job_id}: {console_url(options, job_id)}")
-        return 0
-    result.wait_until_finish()
-    print(format_summary(config, metrics.read_counts(result), started, time.time()))
+    job_id = result.job_id()
+    print(f"Submitted job {job_id}: {console_url(options, job_id)}")
     return 0
 
 
-def _show_progress_logs(mode: LaunchMode) -> None:
+def _configure_logging(mode: LaunchMode) -> None:
     """A launch logs Beam's INFO lines (what is staged, where the job object went, the job's URL):
     the launcher's log is where users look first when a launch fails. A local run keeps stderr
     for warnings and errors."""
@@ -78,5 +92,14 @@ def _show_progress_logs(mode: LaunchMode) -> None:
     logging.getLogger().setLevel(logging.WARNING if mode is LaunchMode.LOCAL else logging.INFO)
 
 
+def _exit_now(status: int) -> None:
+    """Exits without tearing the interpreter down: once the job is done, unloading TensorFlow and
+    Beam module by module only keeps the user waiting (0.6 s to 1.5 s after the summary)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(run(started=STARTED))
+    _exit_now(run(started=STARTED))

@@ -59,7 +59,7 @@ STARTUP_TIMEOUT_S = float(os.environ.get("EMULATOR_STARTUP_TIMEOUT", "60"))
 _PYTHON = sys.executable
 
 # Runs inside the bqemulator process (`python -c _BQ_SHIM start ...`); nothing here touches the test
-# process. Three patches of bqemulator 1.4.0, each undoable with an env var for comparison:
+# process. Four patches of bqemulator 1.4.0, each undoable with an env var for comparison:
 #
 # 1. Offline start (always). bqemulator insists on `INSTALL spatial; LOAD spatial` at boot (GEOGRAPHY),
 #    which downloads from extensions.duckdb.org: offline that aborts start-up ("Failed to download
@@ -77,6 +77,9 @@ _PYTHON = sys.executable
 #    `query=` reads next never exists (404 on tables.get of beam_temp_table_...). Patched: after a
 #    successful SELECT with WRITE_TRUNCATE/WRITE_EMPTY/unset disposition the result is materialised
 #    with `CREATE OR REPLACE TABLE dest AS <query>`, which also registers it in the catalog.
+# 4. Row counts after DML (BQEMU_SHIM_DML_ROW_COUNT=0 to disable). The emulator refreshes a table's
+#    numRows after a load job but not after DELETE/UPDATE/INSERT/MERGE, so tables.get keeps the old
+#    count, where BigQuery reports the new one (the template compares the rows it reads with it).
 _BQ_SHIM = r"""
 import os, sys
 from bqemulator.storage import engine as _engine
@@ -136,6 +139,33 @@ if os.environ.get("BQEMU_SHIM_QUERY_DESTINATION", "1") != "0":
         return meta
 
     _jobs._execute_query_or_failed_meta = _execute_query_or_failed_meta
+
+if os.environ.get("BQEMU_SHIM_DML_ROW_COUNT", "1") != "0":
+    import re
+    from bqemulator.api.routes import jobs as _dml_jobs
+    from bqemulator.storage.sql_identifiers import quoted_table_ref
+
+    _DML_TARGET = re.compile(
+        r"^\s*(?:DELETE\s+(?:FROM\s+)?|UPDATE\s+|INSERT\s+(?:INTO\s+)?|MERGE\s+(?:INTO\s+)?)"
+        r"`?([A-Za-z0-9_.:-]+)`?",
+        re.I,
+    )
+    _query_without_dml_count = _dml_jobs._execute_query_or_failed_meta
+
+    async def _execute_query_refreshing_row_count(**kwargs):
+        meta = await _query_without_dml_count(**kwargs)
+        match = _DML_TARGET.match(kwargs["bq_sql"])
+        if getattr(meta, "error_result", None) is None and match:
+            parts = match.group(1).replace(":", ".").split(".")
+            parts = [kwargs["project_id"], *parts] if len(parts) == 2 else parts
+            ctx = kwargs["ctx"]
+            table = ctx.catalog.get_table(*parts) if len(parts) == 3 else None
+            if table is not None:
+                count = ctx.engine.execute(f"SELECT COUNT(*) FROM {quoted_table_ref(*parts)}").fetchone()[0]
+                ctx.catalog.update_table(table.model_copy(update={"num_rows": count}))
+        return meta
+
+    _dml_jobs._execute_query_or_failed_meta = _execute_query_refreshing_row_count
 
 from bqemulator.cli import main
 main(sys.argv[1:], prog_name="bqemulator")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cloud_shell import CloudShell
 from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
 from tests.emulators import PROJECT, GcsEmulator
 from tests.google_fakes import FakeDataflowApi, FakeMetadataServer
-from tests.launcher import FlexTemplateLauncher
+from tests.launcher import REGION, FlexTemplateLauncher
 
 LAUNCH_BUCKET = "launches"
 TEMPLATE_IMAGE = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction:4f2a9c1"
@@ -73,3 +74,10 @@ def launcher(
         bigquery_emulator,
         template_image=TEMPLATE_IMAGE,
     )
+
+
+@pytest.fixture(scope="session")
+def cloud_shell(tmp_path_factory, dataflow_api, bigquery_emulator) -> CloudShell:
+    """bash with gcloud and bq on the fakes; the README's variables set to the fakes' project and bucket."""
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
+    return CloudShell(tmp_path_factory.mktemp("cloudsdk"), dataflow_api, bigquery_emulator, variables)

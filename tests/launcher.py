@@ -186,17 +186,22 @@ class FlexTemplateLauncher:
         env_overrides: dict[str, str | None] | None = None,
         timeout_s: float = 240,
     ) -> Launch:
-        self._runs += 1
-        guard_log = self.work_dir / f"guard-{self._runs}.log"
-        guard_log.write_text("")
-        env = self.env(guard_log, **(env_overrides or {}))
-        argv = [
-            sys.executable,
-            env["FLEX_TEMPLATE_PYTHON_PY_FILE"],
+        arguments = [
             *environment.runner_options(template_mode),
             *extra_args,
             *[f"--{name}={value}" for name, value in parameters.items()],
         ]
+        return self.run_main(arguments, env_overrides=env_overrides, timeout_s=timeout_s)
+
+    def run_main(
+        self, arguments: list[str], *, env_overrides: dict[str, str | None] | None = None, timeout_s: float = 240
+    ) -> Launch:
+        """The image's main.py with these arguments, in the image's directory and environment."""
+        self._runs += 1
+        guard_log = self.work_dir / f"guard-{self._runs}.log"
+        guard_log.write_text("")
+        env = self.env(guard_log, **(env_overrides or {}))
+        argv = [sys.executable, env["FLEX_TEMPLATE_PYTHON_PY_FILE"], *arguments]
         returncode, stdout, stderr, wall_s, peak_rss_mb = run_measured(argv, self.image.workdir, env, timeout_s)
         return Launch(
             argv=argv,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -237,6 +238,28 @@ def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu
     assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 0
 
 
+def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table, monkeypatch, tmp_path, capfd):
+    """As if a read stream ended early: the launch counted more rows than the job reads."""
+    from pipeline import table_checks, validation
+
+    def counted_more(spec, project):
+        width, rows = table_checks.check_input_table(spec, project)
+        return width, rows + 3
+
+    monkeypatch.setattr(validation, "check_input_table", counted_more)
+    output = tmp_path / "p"
+    launch(
+        emu, "--source=bq", f"--input={images_table}", "--sink=text", f"--output={output}", f"--model={SAMPLE_MODEL}"
+    )
+    dead_letters = [
+        json.loads(line) for path in tmp_path.glob("p_error_records-*.jsonl") for line in path.read_text().splitlines()
+    ]
+    assert [(row["origin"], row["reason"]) for row in dead_letters] == [(images_table, "incomplete_read")]
+    assert dead_letters[0]["errorMessage"].startswith(f"read {N_IMAGES:,} rows of the {N_IMAGES + 3:,} the table held")
+    summary = capfd.readouterr().out
+    assert "WARNING: damaged input (incomplete_read)" in summary and "records read != predictions" not in summary
+
+
 def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_scores):
     output = f"gs://{emu.bucket}/mnist/out/predictions"
     launch(emu, f"--input={images_uri}", f"--output={output}", f"--model={model_uri}")
@@ -248,6 +271,40 @@ def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_sco
         blob.name for blob in emu.gcs.client().list_blobs(emu.bucket, prefix="mnist/out/") if "beam-temp" in blob.name
     ]
     assert leftovers == []
+
+
+def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(emu, sample_lines, capfd):
+    """A truncated gzip, one whose CRC does not match, and one that is not gzip, among good files on gs://."""
+    chunks = [b"\n".join(sample_lines[i * 1000 : (i + 1) * 1000]) + b"\n" for i in range(4)]
+    good = [gzip.compress(chunk) for chunk in chunks]
+    wrong_crc = (zlib.crc32(chunks[2]) ^ 1).to_bytes(4, "little")
+    files = {
+        "a-good.txt.gz": good[0],
+        "b-truncated.txt.gz": good[1][: len(good[1]) // 2],
+        "c-wrong-crc.txt.gz": good[2][:-8] + wrong_crc + good[2][-4:],
+        "d-not-gzip.txt.gz": b"not gzip\n" * 100,
+        "e-good.txt.gz": good[3],
+    }
+    for name, data in files.items():
+        with FileSystems.create(f"gs://{emu.bucket}/damaged/{name}", compression_type="uncompressed") as handle:
+            handle.write(data)
+    output = f"gs://{emu.bucket}/damaged-out/predictions"
+    launch(emu, f"--input=gs://{emu.bucket}/damaged/*.txt.gz", f"--output={output}", f"--model={SAMPLE_MODEL}")
+    summary = capfd.readouterr().out
+    dead_letters = {
+        row["origin"].rsplit("/", 1)[1]: row for row in read_gcs_json_lines(output + "_error_records-*.jsonl")
+    }
+    assert {name: row["reason"] for name, row in dead_letters.items()} == {
+        "b-truncated.txt.gz": "truncated_input",
+        "c-wrong-crc.txt.gz": "checksum_mismatch",
+        "d-not-gzip.txt.gz": "corrupt_input",
+    }
+    keys = {row["key"] for row in read_gcs_json_lines(output + "-*.jsonl")}
+    assert set(range(1000)) <= keys and set(range(3000, 4000)) <= keys
+    truncated = sorted(key for key in keys if 1000 <= key < 2000)
+    assert 0 < len(truncated) < 1000 and truncated == list(range(1000, 1000 + len(truncated)))
+    assert "WARNING: damaged input (checksum_mismatch, corrupt_input, truncated_input)" in summary
+    assert "records read != predictions" not in summary
 
 
 @pytest.mark.parametrize(

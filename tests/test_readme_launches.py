@@ -28,9 +28,8 @@ def launch_id(command: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory, dataflow_api, bigquery_emulator) -> CloudShell:
-    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
-    return CloudShell(tmp_path_factory.mktemp("cloudsdk"), dataflow_api, bigquery_emulator, variables)
+def shell(cloud_shell) -> CloudShell:
+    return cloud_shell
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,19 @@ def launch_mode(options: PipelineOptions) -> LaunchMode:
 NO_SUBMISSION_ENVIRONMENT = "disable_logging_submission_environment"
 
 
+DEFAULT_REGION = "us-central1"
+
+
+def default_region(options: PipelineOptions) -> list[str]:
+    """Sets --region to Dataflow's default when it is missing (the 2017 sample's commands pass none);
+    returns a note saying so, or nothing."""
+    cloud = options.view_as(GoogleCloudOptions)
+    if (cloud.region or "").strip():
+        return []
+    cloud.region = DEFAULT_REGION
+    return [f"note: --region is not set: the job runs in {DEFAULT_REGION}, Dataflow's default; pass --region to choose"]
+
+
 def prepare_remote_launch(options: PipelineOptions, environ=os.environ) -> str:
     """Chooses the workers' image and stages nothing but the pipeline; returns the image.
 
@@ -94,6 +107,32 @@ def prepare_remote_launch(options: PipelineOptions, environ=os.environ) -> str:
         setup.save_main_session = False
     options.view_as(DebugOptions).add_experiment(NO_SUBMISSION_ENVIRONMENT)
     return worker.sdk_container_image
+
+
+_STAGED_DEPENDENCIES = {
+    "setup_file": "--setup_file",
+    "requirements_file": "--requirements_file",
+    "extra_packages": "--extra_package",
+}
+
+
+def drop_staged_dependencies(options: PipelineOptions) -> list[str]:
+    """Unsets --setup_file, --requirements_file and --extra_package for a remote launch; returns a
+    note for each. The 2017 sample's commands pass --setup_file; workers here run the template
+    image, which already holds the code and its locked packages, so staging and pip-installing
+    them at worker start could only add a second, unlocked copy."""
+    setup = options.view_as(SetupOptions)
+    notes = []
+    for attribute, flag in _STAGED_DEPENDENCIES.items():
+        value = getattr(setup, attribute, None)
+        if value:
+            setattr(setup, attribute, None)
+            shown = ", ".join(value) if isinstance(value, list) else value
+            notes.append(
+                f"note: {flag}={shown} is not needed and was not staged: workers run the template image, "
+                "which holds the template's code and its locked packages"
+            )
+    return notes
 
 
 def console_url(options: PipelineOptions, job_id: str) -> str:

@@ -12,10 +12,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.ml.inference import base as _inference_base
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.models import LoadedModel, load_model, predict_checked
 from pipeline.records import DeadLetter, ImageBatch, Reason, ScoredBatch, split_non_finite_scores, utc_now
+
+
+def _restore_memory_readings() -> None:
+    """Beam 2.77 imports `resource` in one try block with an optional torch-only module, so without
+    torch it believes `resource` is missing and warns on every model load ("Resource module is not
+    available for current platform"). The module is there on every platform we run on: hand it back."""
+    if getattr(_inference_base, "resource", None) is None:
+        import resource
+
+        _inference_base.resource = resource
+
+
+_restore_memory_readings()
 
 
 class ImageBatchModelHandler(ModelHandler[ImageBatch, ScoredBatch, LoadedModel]):

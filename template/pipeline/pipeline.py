@@ -18,7 +18,13 @@ from pipeline.validation import JobConfig
 
 def _source(config: JobConfig) -> beam.PTransform:
     if config.source == "bigquery":
-        return ReadBigQueryRecords(config.batch_size, table=config.input, query=config.query, project=config.project)
+        return ReadBigQueryRecords(
+            config.batch_size,
+            table=config.input,
+            query=config.query,
+            project=config.project,
+            expected_rows=config.input_rows,
+        )
     return ReadTextRecords(config.input, config.batch_size)
 
 

@@ -47,6 +47,14 @@ class Reason:
     NULL_FIELD = "null_field"
     INFERENCE_FAILED = "inference_failed"
     NON_FINITE_SCORE = "non_finite_score"
+    # Damaged input: the rest of a file, or of a table read, that could not be read.
+    TRUNCATED_INPUT = "truncated_input"
+    CORRUPT_INPUT = "corrupt_input"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    INCOMPLETE_READ = "incomplete_read"
+
+
+DAMAGE_REASONS = (Reason.TRUNCATED_INPUT, Reason.CORRUPT_INPUT, Reason.CHECKSUM_MISMATCH, Reason.INCOMPLETE_READ)
 
 
 class RawRecord(NamedTuple):

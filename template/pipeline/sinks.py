@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 
-from pipeline import metrics
+from pipeline import metrics, progress
 from pipeline.options import LaunchError, first_line
 from pipeline.records import DeadLetter, ScoredBatch, class_columns, prediction_json_lines, prediction_rows
 from pipeline.validation import JobConfig
@@ -122,6 +122,7 @@ class _FormatPredictionsFn(beam.DoFn):
 
     def process(self, scored: ScoredBatch):
         self._predictions.inc(len(scored))
+        progress.records_done(len(scored))
         self._first_prediction.update(metrics.now_ms())
         if self._as_json_lines:
             yield "\n".join(prediction_json_lines(scored))  # one element per batch: one line per record
@@ -137,6 +138,7 @@ class _CountDeadLettersFn(beam.DoFn):
 
     def process(self, dead_letter: DeadLetter):
         self._total.inc()
+        progress.records_done(1)
         reason_counter = self._by_reason.get(dead_letter.reason)
         if reason_counter is None:
             reason_counter = metrics.counter(metrics.DEAD_LETTER_REASON_PREFIX + dead_letter.reason)

@@ -15,9 +15,9 @@ from typing import TypeVar
 import apache_beam as beam
 from apache_beam.io import fileio
 
-from pipeline import metrics
-from pipeline.input_files import open_input
-from pipeline.records import DeadLetter, RawRecord, row_to_record
+from pipeline import metrics, progress
+from pipeline.input_files import DamagedInput, open_input
+from pipeline.records import DeadLetter, RawRecord, Reason, row_to_record, utc_now
 
 _DEAD = "dead_letters"
 _READ_CHUNK_BYTES = 1 << 22
@@ -64,21 +64,36 @@ def prefetched(items: Iterable[_T], depth: int = _PREFETCH_BATCHES) -> Iterator[
                 worker.join(timeout=0.01)
 
 
-def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[list[RawRecord]]:
-    """The lines of one file as bytes, in lists of `batch_size` records.
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+
+
+def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[list[RawRecord] | DeadLetter]:
+    """The lines of one file as bytes, in lists of `batch_size` records; a DeadLetter last if the
+    file turns out to be damaged.
 
     Bytes, not text, so that a line that is not UTF-8 becomes a dead letter rather than a
-    failed job. Lines end at b'\\n' (a '\\r' before it is stripped by the parser); a last
-    line without a newline is still a record. Compression is detected from the file name.
+    failed job. Lines end at b'\\n' (a '\\r' before it is stripped by the parser), a UTF-8 byte-order
+    mark at the start of the file is dropped as Windows tools write it, and a last line without
+    a newline is still a record. Compression is detected from the file name and checked: the
+    records before damage are read, the damage itself (with the partial line it cut) is one
+    dead letter, and nothing after it is passed off as the file's end.
     """
     origin = readable.metadata.path
     batch: list[RawRecord] = []
     remainder = b""
-    with open_input(origin) as handle:
+    damage: DamagedInput | None = None
+    with open_input(origin, on_bytes=progress.bytes_read) as handle:
+        first = True
         while True:
-            chunk = handle.read(_READ_CHUNK_BYTES)
+            try:
+                chunk = handle.read(_READ_CHUNK_BYTES)
+            except DamagedInput as error:
+                damage = error
+                break
             if not chunk:
                 break
+            if first:
+                chunk, first = chunk.removeprefix(_BYTE_ORDER_MARK), False
             lines = (remainder + chunk).split(b"\n")
             remainder = lines.pop()
             for line in lines:
@@ -86,14 +101,33 @@ def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterato
                 if len(batch) == batch_size:
                     yield batch
                     batch = []
-    if remainder:
+    if remainder and damage is None:
         batch.append(RawRecord(origin, remainder))
     if batch:
         yield batch
+    if damage is not None:
+        yield DeadLetter(origin, remainder, damage.reason, str(damage)[:2000], timestamp=utc_now())
+
+
+class _ReadLineBatchesFn(beam.DoFn):
+    """Batches of lines of each file, read ahead in a thread; a damaged file's dead letter beside them."""
+
+    def __init__(self, batch_size: int):
+        self._batch_size = batch_size
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, readable: fileio.ReadableFile):
+        for item in prefetched(read_line_batches(readable, self._batch_size)):
+            if isinstance(item, DeadLetter):
+                self._records_read.inc()  # the damaged rest of the file counts as one record that was read
+                yield beam.pvalue.TaggedOutput(_DEAD, item)
+            else:
+                yield item
 
 
 class ReadTextRecords(beam.PTransform):
-    """Lines of every file matching a pattern (local, gs://, gzip or not), in batches."""
+    """Lines of every file matching a pattern (local, gs://, gzip or not), in batches; damaged files
+    as dead letters."""
 
     def __init__(self, pattern: str, batch_size: int):
         super().__init__()
@@ -101,15 +135,14 @@ class ReadTextRecords(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, begin):
-        batches = (
+        read = (
             begin
             | "Match files" >> fileio.MatchFiles(self._pattern)
             | "Open files" >> fileio.ReadMatches()
             | "Read line batches"
-            >> beam.FlatMap(lambda readable: prefetched(read_line_batches(readable, self._batch_size)))
+            >> beam.ParDo(_ReadLineBatchesFn(self._batch_size)).with_outputs(_DEAD, main="batches")
         )
-        no_dead_letters = begin | "No rejected rows" >> beam.Create([]).with_output_types(DeadLetter)
-        return batches, no_dead_letters
+        return read.batches, read[_DEAD]
 
 
 class _RowsToRecordsFn(beam.DoFn):
@@ -128,10 +161,39 @@ class _RowsToRecordsFn(beam.DoFn):
             yield outcome
 
 
-class ReadBigQueryRecords(beam.PTransform):
-    """Rows (key INTEGER, image STRING) of a table or query through the Storage Read API, in batches."""
+class _CheckRowCountFn(beam.DoFn):
+    """A dead letter when fewer rows were read than the table held at launch (a read stream that
+    ended early would otherwise look like a smaller table)."""
 
-    def __init__(self, batch_size: int, table: str | None = None, query: str | None = None, project: str | None = None):
+    def __init__(self, expected: int, origin: str):
+        self._expected = expected
+        self._origin = origin
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, count: int):
+        if count < self._expected:
+            self._records_read.inc()  # the rows not read count as one record that was read, like a damaged file
+            message = (
+                f"read {count:,} rows of the {self._expected:,} the table held at launch: a read stream ended "
+                "early, or rows were deleted while the job ran"
+            )
+            yield DeadLetter(self._origin, b"", Reason.INCOMPLETE_READ, message, timestamp=utc_now())
+
+
+class ReadBigQueryRecords(beam.PTransform):
+    """Rows (key INTEGER, image STRING) of a table or query through the Storage Read API, in batches.
+
+    For a table, the rows read are counted and compared with the count taken at launch.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        table: str | None = None,
+        query: str | None = None,
+        project: str | None = None,
+        expected_rows: int | None = None,
+    ):
         super().__init__()
         if (table is None) == (query is None):
             raise ValueError("give exactly one of table and query")
@@ -139,6 +201,7 @@ class ReadBigQueryRecords(beam.PTransform):
         self._table = table
         self._query = query
         self._project = project
+        self._expected_rows = expected_rows
 
     def expand(self, begin):
         method = beam.io.ReadFromBigQuery.Method.DIRECT_READ
@@ -157,4 +220,11 @@ class ReadBigQueryRecords(beam.PTransform):
         batches = split.records | "Batch records" >> beam.BatchElements(
             min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size
         )
-        return batches, split[_DEAD]
+        if self._expected_rows is None:
+            return batches, split[_DEAD]
+        short = (
+            rows
+            | "Count rows" >> beam.combiners.Count.Globally()
+            | "Check row count" >> beam.ParDo(_CheckRowCountFn(self._expected_rows, origin))
+        )
+        return batches, (split[_DEAD], short) | "Gather source dead letters" >> beam.Flatten()

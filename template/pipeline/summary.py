@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.metrics import RunCounts
+from pipeline.records import DAMAGE_REASONS
 from pipeline.sinks import TEXT_SUFFIX
 from pipeline.validation import JobConfig
 
@@ -28,6 +29,13 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
     lines.append(f"  throughput           {counts.records_read / max(elapsed, 1e-9):>10,.0f} records/s end to end")
     lines.append(f"  predictions at       {_location(config.sink, config.output)}")
     lines.append(f"  dead letters at      {_location(config.dead_letter_kind, config.dead_letter)}")
+    damaged = {reason: count for reason, count in counts.dead_letters_by_reason.items() if reason in DAMAGE_REASONS}
+    if damaged:
+        kinds = ", ".join(sorted(damaged))
+        lines.append(
+            f"  WARNING: damaged input ({kinds}): {sum(damaged.values()):,} file(s) or table read(s) were not read "
+            "to the end; their dead letters say where"
+        )
     if not counts.reconciles:
         lines.append("  WARNING: records read != predictions + dead letters")
     return "\n".join(lines)

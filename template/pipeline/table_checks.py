@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pipeline.options import LaunchError, first_line
+from pipeline.records import value_count
 
 _TABLE_SPEC = re.compile(
     r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"
@@ -35,8 +36,9 @@ def bigquery_client(project: str):
     return bigquery.Client(project=project)
 
 
-def check_input_table(spec: str, project: str | None) -> int | None:
-    """The source table exists and has key INTEGER, image STRING; returns its first row's value count."""
+def check_input_table(spec: str, project: str | None) -> tuple[int | None, int | None]:
+    """The source table exists and has key INTEGER, image STRING; returns its first row's value count
+    and how many rows it holds now (the job checks that it reads as many)."""
     from google.api_core import exceptions
 
     table_project, dataset, table_id = table_parts("--input", spec, project)
@@ -52,9 +54,9 @@ def check_input_table(spec: str, project: str | None) -> int | None:
     try:
         rows = list(client.list_rows(table, selected_fields=[columns["image"]], max_results=1))
     except exceptions.GoogleAPIError:
-        return None  # the width check is a courtesy; the job itself will say what is wrong
+        return None, table.num_rows  # the width check is a courtesy; the job itself will say what is wrong
     image = rows[0]["image"] if rows else None
-    return None if image is None else image.count(",") + 1
+    return (None if image is None else value_count(f"0:{image}".encode())), table.num_rows
 
 
 def _check_columns(what: str, schema) -> None:

@@ -44,6 +44,8 @@ class JobConfig:
     signature: ModelSignature
     project: str | None
     model_load_s: float = 0.0
+    input_rows: int | None = None  # rows of an input table at launch: fewer read is a dead letter
+    input_bytes: int | None = None  # size of the input files at launch, for progress
 
 
 def _require(value: str | None, flag: str, what: str) -> str:
@@ -69,8 +71,17 @@ def _check_readable_by_workers(flag: str, location: str, local_runner: bool) -> 
         )
 
 
-def _check_input(params, project: str | None, local_runner: bool) -> tuple[str, str | None, str | None, int | None]:
-    """(source kind, input, query, value count of the first record if it could be seen)."""
+@dataclass(frozen=True)
+class _Input:
+    source: str  # 'text' or 'bigquery'
+    spec: str | None  # file pattern or table
+    query: str | None
+    width: int | None = None  # value count of the first record, if it could be seen
+    rows: int | None = None  # rows of a table
+    size_bytes: int | None = None  # of the input files, as stored
+
+
+def _check_input(params, project: str | None, local_runner: bool) -> _Input:
     source = canonical_kind("source", params.source)
     query = (params.query or "").strip() or None
     if source == "text":
@@ -78,14 +89,16 @@ def _check_input(params, project: str | None, local_runner: bool) -> tuple[str, 
             raise LaunchError("--query applies only to source=bigquery; remove it or set --source=bigquery")
         pattern = _require(params.input, "--input", "a file pattern such as gs://bucket/images*.txt.gz")
         _check_readable_by_workers("--input", pattern, local_runner)
-        return source, pattern, None, first_record_width(matching_files(pattern)[0])
+        files = matching_files(pattern)
+        width = first_record_width([metadata.path for metadata in files])
+        return _Input(source, pattern, None, width, size_bytes=sum(metadata.size_in_bytes for metadata in files))
     if query:
         if params.input:
             raise LaunchError("--input and --query are both set; give one of them for source=bigquery")
         check_input_query(query, project)
-        return source, None, query, None
+        return _Input(source, None, query)
     table = check_table_spec("--input", _require(params.input, "--input", "a table project:dataset.table"))
-    return source, table, None, check_input_table(table, project)
+    return _Input(source, table, None, *check_input_table(table, project))
 
 
 def _check_text_location(flag: str, location: str, local_runner: bool) -> None:
@@ -169,15 +182,15 @@ def validate(options: PipelineOptions) -> JobConfig:
     output = _require(params.output, "--output", "a file prefix for sink=text or a table for sink=bigquery")
     model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint prefix")
     local_runner = is_local(options)
-    source, input_spec, query, input_width = _check_input(params, cloud.project, local_runner)
-    sink = canonical_kind("sink", sink_value) if sink_value else source
+    checked = _check_input(params, cloud.project, local_runner)
+    sink = canonical_kind("sink", sink_value) if sink_value else checked.source
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner)
     signature, model_load_s = _load_signature(model_path, local_runner)
-    _check_width(signature, model_path, input_width)
+    _check_width(signature, model_path, checked.width)
     return JobConfig(
-        source=source,
-        input=input_spec,
-        query=query,
+        source=checked.source,
+        input=checked.spec,
+        query=checked.query,
         sink=sink,
         output=output,
         dead_letter=dead_letter,
@@ -187,4 +200,6 @@ def validate(options: PipelineOptions) -> JobConfig:
         signature=signature,
         project=cloud.project,
         model_load_s=model_load_s,
+        input_rows=checked.rows,
+        input_bytes=checked.size_bytes,
     )

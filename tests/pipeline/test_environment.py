@@ -4,11 +4,19 @@ and what a remote launch gives its workers."""
 from __future__ import annotations
 
 import pytest
-from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, SetupOptions, WorkerOptions
+from apache_beam.options.pipeline_options import (
+    DebugOptions,
+    GoogleCloudOptions,
+    PipelineOptions,
+    SetupOptions,
+    WorkerOptions,
+)
 
 from pipeline.environment import (
     NO_SUBMISSION_ENVIRONMENT,
     LaunchMode,
+    default_region,
+    drop_staged_dependencies,
     is_local,
     launch_mode,
     prepare_remote_launch,
@@ -72,3 +80,25 @@ def test_the_users_choices_win():
 def test_no_image_at_all_is_a_launch_error():
     with pytest.raises(LaunchError, match="no worker image"):
         prepare_remote_launch(PipelineOptions(["--runner=DataflowRunner"]), {"TEMPLATE_IMAGE": " "})
+
+
+def test_the_seeds_setup_file_is_dropped_with_a_note():
+    options = PipelineOptions(
+        ["--runner=DataflowRunner", "--setup_file=prediction/setup.py", "--extra_package=a.tar.gz"]
+    )
+    notes = drop_staged_dependencies(options)
+    assert [note.split(" is not needed")[0] for note in notes] == [
+        "note: --setup_file=prediction/setup.py",
+        "note: --extra_package=a.tar.gz",
+    ]
+    assert options.view_as(SetupOptions).setup_file is None and options.view_as(SetupOptions).extra_packages is None
+    assert drop_staged_dependencies(PipelineOptions(["--runner=DataflowRunner"])) == []
+
+
+def test_a_missing_region_is_dataflows_default_with_a_note():
+    options = PipelineOptions(["--runner=DataflowRunner"])
+    assert default_region(options) == [
+        "note: --region is not set: the job runs in us-central1, Dataflow's default; pass --region to choose"
+    ]
+    assert options.view_as(GoogleCloudOptions).region == "us-central1"
+    assert default_region(PipelineOptions(["--region=europe-west4"])) == []

@@ -13,15 +13,17 @@ from pipeline.options import LaunchError
 def test_first_record_width_skips_blank_and_broken_lines_and_reads_gzip(tmp_path):
     path = tmp_path / "in.txt.gz"
     path.write_bytes(gzip.compress(b"\n  \nno key\n7:1,2,3\n8:1,2\n"))
-    assert first_record_width(str(path)) == 3
+    assert first_record_width([str(path)]) == 3
     (tmp_path / "junk.txt").write_bytes(b"\xff\xfe\n\n")
-    assert first_record_width(str(tmp_path / "junk.txt")) is None
+    assert first_record_width([str(tmp_path / "junk.txt")]) is None
 
 
 def test_matching_files_are_sorted_and_nothing_is_an_error(tmp_path):
     (tmp_path / "b.txt").write_text("x")
     (tmp_path / "a.txt").write_text("x")
-    assert matching_files(str(tmp_path / "*.txt")) == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+    matched = matching_files(str(tmp_path / "*.txt"))
+    assert [metadata.path for metadata in matched] == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+    assert [metadata.size_in_bytes for metadata in matched] == [1, 1]
     with pytest.raises(LaunchError, match="no file matches"):
         matching_files(str(tmp_path / "*.csv"))
 

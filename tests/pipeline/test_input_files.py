@@ -1,12 +1,16 @@
-"""Input files open through Beam's filesystems and decompress exactly as Beam would."""
+"""Input files open through Beam's filesystems, decompress as Beam would, and never pass damage off as an end."""
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import random
+import zlib
 
-from pipeline.input_files import COMPRESSED_READ_STEP, open_input
+import pytest
+
+from pipeline.input_files import COMPRESSED_READ_STEP, DamagedInput, open_input
 
 
 def read_all(path: str, step: int = 1 << 16) -> bytes:
@@ -30,3 +34,57 @@ def test_compression_is_detected_from_the_name_and_streams_in_small_steps(tmp_pa
 def test_concatenated_gzip_members_read_as_one_file(tmp_path):
     (tmp_path / "b.gz").write_bytes(gzip.compress(b"1:0\n") + gzip.compress(b"2:0\n"))
     assert read_all(str(tmp_path / "b.gz")) == b"1:0\n2:0\n"
+
+
+LINES = b"".join(b"%d:%s\n" % (key, b"0.25," * 40 + b"1") for key in range(20_000))
+
+
+def damaged_variants(data: bytes = LINES) -> dict[str, tuple[bytes, str | None]]:
+    """name -> (file bytes, the reason reading it must end with, or None when it is whole)."""
+    good = gzip.compress(data)
+    wrong_crc = (zlib.crc32(data) ^ 1).to_bytes(4, "little")
+    return {
+        "whole.gz": (good, None),
+        "members.gz": (gzip.compress(data[:1000]) + gzip.compress(data[1000:]), None),
+        "zero-padded.gz": (good + b"\0" * 64, None),
+        "truncated.gz": (good[: len(good) // 2], "truncated_input"),
+        "no-trailer.gz": (good[:-8], "truncated_input"),
+        "zero-bytes.gz": (b"", "truncated_input"),
+        "not-gzip.gz": (b"plain text that is not gzip\n" * 4, "corrupt_input"),
+        "garbage-after.gz": (good + b"trailing garbage", "corrupt_input"),
+        "wrong-crc.gz": (good[:-8] + wrong_crc + good[-4:], "checksum_mismatch"),
+        "wrong-length.gz": (good[:-4] + (len(data) + 1).to_bytes(4, "little"), "checksum_mismatch"),
+        "truncated.bz2": (bz2.compress(data)[: len(bz2.compress(data)) // 2], "truncated_input"),
+    }
+
+
+@pytest.mark.parametrize("name", list(damaged_variants()))
+def test_damage_is_reported_after_the_bytes_before_it(tmp_path, name):
+    blob, reason = damaged_variants()[name]
+    path = tmp_path / name
+    path.write_bytes(blob)
+    chunks = []
+    with pytest.raises(DamagedInput) if reason else contextlib.nullcontext() as caught, open_input(str(path)) as handle:
+        while chunk := handle.read(1 << 16):
+            chunks.append(chunk)
+    decoded = b"".join(chunks)
+    assert LINES.startswith(decoded)
+    if reason is None:
+        assert decoded == LINES
+        return
+    damage = caught.value
+    assert damage.reason == reason and damage.path == str(path)
+    assert damage.decoded == len(decoded) and 0 <= damage.offset <= len(blob)
+    assert str(path) in str(damage) and "\n" not in str(damage)
+    if name.startswith("truncated"):
+        assert 0 < len(decoded) < len(LINES)  # everything before the cut is delivered
+
+
+def test_bytes_read_from_storage_are_counted(tmp_path):
+    path = tmp_path / "a.txt.gz"
+    path.write_bytes(gzip.compress(LINES))
+    counted = []
+    with open_input(str(path), on_bytes=counted.append) as handle:
+        while handle.read(1 << 16):
+            pass
+    assert sum(counted) == path.stat().st_size

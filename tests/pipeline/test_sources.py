@@ -1,4 +1,4 @@
-"""Reading text files: bytes per line, batches of the requested size, gzip by name."""
+"""Reading text files: bytes per line, batches of the requested size, gzip by name, damage as dead letters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.records import RawRecord
+from pipeline.records import DeadLetter, RawRecord
 from pipeline.sources import ReadTextRecords, read_line_batches
 
 
@@ -75,3 +75,54 @@ def test_prefetched_keeps_order_raises_errors_and_stops_early():
     endless = prefetched(iter(range(10**9)), depth=2)
     assert next(endless) == 0
     endless.close()  # the consumer stops early: the producer thread must not hang
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_first_key(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes(b"\xef\xbb\xbf1:0.5\r\n2:0.25\r\n")
+    payloads = [record.payload for batch in read_line_batches(readable(path), batch_size=10) for record in batch]
+    assert payloads == [b"1:0.5\r", b"2:0.25\r"]
+
+
+def test_a_truncated_gzip_ends_in_one_dead_letter_holding_the_cut_line(tmp_path):
+    lines = [b"%d:%s" % (key, b"0.5," * 200 + b"1") for key in range(5000)]
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = tmp_path / "cut.txt.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    items = list(read_line_batches(readable(path), batch_size=1000))
+    *batches, dead_letter = items
+    records = [record.payload for batch in batches for record in batch]
+    assert 0 < len(records) < len(lines) and records == lines[: len(records)]  # whole lines only, in order
+    assert isinstance(dead_letter, DeadLetter) and dead_letter.reason == "truncated_input"
+    assert dead_letter.origin == str(path)
+    assert lines[len(records)].startswith(dead_letter.payload)  # the line the cut went through
+    assert "compressed byte" in dead_letter.message and "the rest of the file was not read" in dead_letter.message
+
+
+def test_read_text_records_dead_letters_a_corrupt_file_and_reads_the_others(tmp_path):
+    (tmp_path / "a.txt.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "b.txt.gz").write_bytes(gzip.compress(b"3:z\n"))
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadTextRecords(str(tmp_path / "*"), batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: batch)
+        assert_that(records, equal_to([RawRecord(str(tmp_path / "b.txt.gz"), b"3:z")]))
+        reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason, letter.payload))
+        assert_that(reasons, equal_to([(str(tmp_path / "a.txt.gz"), "corrupt_input", b"")]), label="dead letter")
+
+
+def test_fewer_rows_read_than_the_table_held_is_a_dead_letter():
+    from pipeline.sources import _CheckRowCountFn
+
+    with beam.Pipeline() as pipeline:
+        short = (
+            pipeline | "Short" >> beam.Create([9_990]) | "Check short" >> beam.ParDo(_CheckRowCountFn(10_000, "p:d.t"))
+        )
+        whole = (
+            pipeline | "Whole" >> beam.Create([10_000]) | "Check whole" >> beam.ParDo(_CheckRowCountFn(10_000, "p:d.t"))
+        )
+        described = short | beam.Map(lambda letter: (letter.origin, letter.reason, letter.message.split(":")[0]))
+        assert_that(
+            described,
+            equal_to([("p:d.t", "incomplete_read", "read 9,990 rows of the 10,000 the table held at launch")]),
+        )
+        assert_that(whole, equal_to([]), label="a whole read has none")

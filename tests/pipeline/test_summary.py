@@ -42,3 +42,9 @@ def test_summary_warns_when_counts_do_not_reconcile():
     counts = RunCounts(1000, 990, 9)
     assert not counts.reconciles
     assert "WARNING: records read != predictions + dead letters" in format_summary(CONFIG, counts, 0.0, 1.0)
+
+
+def test_summary_warns_of_damaged_input():
+    counts = RunCounts(1000, 998, 2, {"truncated_input": 1, "bad_key": 1})
+    text = format_summary(CONFIG, counts, 0.0, 1.0)
+    assert "WARNING: damaged input (truncated_input): 1 file(s) or table read(s) were not read to the end" in text
