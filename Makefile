@@ -50,10 +50,13 @@ soak: $(DEV)
 audit: $(DEV)
 	$(PY) scripts/audit.py
 
-# Regenerate the locks from the direct dependencies (needs `uv`; not part of test or demo).
+# Regenerate the locks from the direct dependencies (needs `uv`; not part of test or demo). The GPU lock is
+# constrained by the CPU lock, so it comes after it.
 lock:
 	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 		--no-header -o template/requirements.txt template/requirements.in
+	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+		--no-header -o template/requirements-gpu.txt template/requirements-gpu.in
 	uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 		--no-header -o tests/requirements.txt tests/requirements.in
 

@@ -1,5 +1,6 @@
-"""The Flex Template packaging, checked offline: Dockerfile, .dockerignore, cloudbuild.yaml, and
-main.py run the way the launcher runs it inside the image."""
+"""The Flex Template image, checked offline: the Dockerfile's contract for both variants (cpu and gpu,
+the build arg TEMPLATE_VARIANT), the two locks, and .dockerignore. cloudbuild.yaml, and the image
+check it runs inside the built image, are tests/test_cloudbuild.py."""
 
 from __future__ import annotations
 
@@ -9,19 +10,35 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+import pytest
+from dockerfile_parse import DockerfileParser
 
-from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
-from tests.image_layout import DOCKERFILE, build_context_copies, build_image_root, instructions, substitute
+from tests.conftest import ROOT
+from tests.image_layout import build_context_copies, instructions, substitute
+from tests.test_supply_chain import locked
 
 INSTRUCTIONS = instructions()
-CLOUDBUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+# The lock each variant installs (Dockerfile: TEMPLATE_VARIANT).
+LOCKS = {"cpu": "template/requirements.txt", "gpu": "template/requirements-gpu.txt"}
+VARIANTS = list(LOCKS)
 
 
-def locked_version(package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}==([^\s\\]+)", (ROOT / "template/requirements.txt").read_text(), re.M)
-    assert match, f"{package} is not in the lock"
+def locked_version(package: str, lock: str = LOCKS["cpu"]) -> str:
+    match = re.search(rf"^{re.escape(package)}==([^\s\\]+)", (ROOT / lock).read_text(), re.M)
+    assert match, f"{package} is not in {lock}"
     return match.group(1)
+
+
+def built(variant: str) -> DockerfileParser:
+    """The Dockerfile as `docker build --build-arg=TEMPLATE_VARIANT=<variant>` reads it."""
+    return DockerfileParser(str(ROOT / "Dockerfile"), build_args={"TEMPLATE_VARIANT": variant})
+
+
+def substitute_for(variant: str, value: str) -> str:
+    """An instruction with every ${ARG} replaced as that variant's build does."""
+    for name, arg in built(variant).args.items():
+        value = value.replace(f"${{{name}}}", arg)
+    return substitute(value)
 
 
 def stages() -> list[str]:
@@ -34,9 +51,10 @@ def test_hadolint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_one_image_for_launcher_and_workers_on_the_documented_bases():
-    beam_stage, launcher_stage, final_stage = (substitute(stage) for stage in stages())
-    assert beam_stage == f"apache/beam_python3.11_sdk:{locked_version('apache-beam')} AS beam_sdk"
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_one_image_for_launcher_and_workers_on_the_documented_bases(variant):
+    beam_stage, launcher_stage, final_stage = (substitute_for(variant, stage) for stage in stages())
+    assert beam_stage == f"apache/beam_python3.11_sdk:{locked_version('apache-beam', LOCKS[variant])} AS beam_sdk"
     assert launcher_stage.startswith("gcr.io/dataflow-templates-base/python311-template-launcher-base:")
     assert final_stage == "python:3.11-slim"
     copies_from = [value for instruction, value in INSTRUCTIONS if instruction == "COPY" and value.startswith("--from")]
@@ -49,17 +67,28 @@ def test_one_image_for_launcher_and_workers_on_the_documented_bases():
     ]
 
 
-def test_the_lock_is_installed_with_hashes_and_checked():
-    runs = " ".join(value for instruction, value in INSTRUCTIONS if instruction == "RUN")
-    assert "pip install --no-cache-dir --require-hashes --no-deps -r /template/requirements.txt" in substitute(runs)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_lock_is_installed_with_hashes_and_checked(variant):
+    runs = substitute_for(variant, " ".join(value for instruction, value in INSTRUCTIONS if instruction == "RUN"))
+    installs = re.findall(r"pip install --no-cache-dir --require-hashes --no-deps -r (\S+)", runs)
+    image_files = {destination: source for source, destination in build_context_copies()}
+    assert [image_files.get(path) for path in installs] == [LOCKS[variant]]
     assert "pip check" in runs
-    assert ("template/requirements.txt", "/template/requirements.txt") in build_context_copies()
 
 
-def test_launcher_environment_points_at_files_the_image_contains():
-    env = DOCKERFILE.envs
+def test_an_unknown_variant_fails_the_build_for_want_of_a_lock():
+    runs = substitute_for("tpu", " ".join(value for instruction, value in INSTRUCTIONS if instruction == "RUN"))
+    (install,) = re.findall(r"--no-deps -r (\S+)", runs)
+    assert install == "/template/locks/tpu.txt"
+    assert install not in {destination for _, destination in build_context_copies()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_launcher_environment_points_at_files_the_image_contains(variant):
+    env = built(variant).envs
     copies = build_context_copies()
     image_files = {destination: source for source, destination in copies}
+    assert env["TEMPLATE_VARIANT"] == variant
     assert env["FLEX_TEMPLATE_PYTHON_PY_FILE"] == "/template/main.py"
     assert (ROOT / image_files[env["FLEX_TEMPLATE_PYTHON_PY_FILE"]]).is_file()
     assert (ROOT / image_files["/template/pipeline"] / "__init__.py").is_file()
@@ -67,6 +96,9 @@ def test_launcher_environment_points_at_files_the_image_contains():
     # No requirements or setup file to stage at launch: the packages are in the image.
     assert not {"FLEX_TEMPLATE_PYTHON_REQUIREMENTS_FILE", "FLEX_TEMPLATE_PYTHON_SETUP_FILE"} & set(env)
     assert "TEMPLATE_IMAGE" in env
+    # Where a GPU is attached: Dataflow's driver mount, and SDK processes sharing the GPU's memory.
+    assert env["LD_LIBRARY_PATH"].split(":")[0] == "/usr/local/nvidia/lib64"
+    assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
 
 
 def test_dockerignore_sends_what_copy_needs_and_nothing_heavy():
@@ -81,68 +113,26 @@ def test_dockerignore_sends_what_copy_needs_and_nothing_heavy():
     assert not [path for path in sent if "__pycache__" in path]
 
 
-def test_cloudbuild_passes_the_cloud_build_schema():
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "check-jsonschema"),
-            "--builtin-schema",
-            "vendor.cloudbuild",
-            str(ROOT / "cloudbuild.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_the_gpu_lock_is_the_cpu_lock_plus_tensorflows_cuda_wheels():
+    """Same packages at the same versions and hashes; what the GPU image adds is NVIDIA's CUDA wheels only."""
+    cpu, gpu = locked(LOCKS["cpu"]), locked(LOCKS["gpu"])
+    assert {name: gpu[name] for name in cpu} == cpu
+    added = set(gpu) - set(cpu)
+    assert added and all(name.startswith("nvidia-") for name in added), added
+    for name, (version, hashes) in gpu.items():
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version) and hashes, name
+    direct = (ROOT / "template/requirements-gpu.in").read_text().splitlines()
+    assert {"-c requirements.txt", "-r requirements.in", "tensorflow[and-cuda]==2.21.0"} <= set(direct)
+    assert locked_version("tensorflow", LOCKS["gpu"]) == "2.21.0"
 
 
-def test_cloudbuild_builds_pushes_and_registers_the_same_image_with_the_metadata():
-    image = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE}:${_TAG}"
-    steps = {step["id"]: step for step in CLOUDBUILD["steps"]}
-    assert f"--tag={image}" in steps["build-image"]["args"]
-    assert f"--build-arg=TEMPLATE_IMAGE={image}" in steps["build-image"]["args"]
-    assert steps["push-image"]["args"] == ["push", image]
-    template_args = steps["build-template"]["args"]
-    assert template_args[:3] == ["dataflow", "flex-template", "build"]
-    assert {f"--image={image}", "--sdk-language=PYTHON", "--metadata-file=metadata.json"} <= set(template_args)
-    assert CLOUDBUILD["images"] == [image]
-
-
-def test_every_substitution_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    for name in CLOUDBUILD["substitutions"]:
-        assert f"`{name}`" in readme, f"{name} is not documented in the README"
-
-
-def test_main_runs_locally_in_the_image_layout(tmp_path):
-    """The image's layout and environment, rebuilt in a temporary root; parameters as --name=value;
-    a local runner, as the in-image sample run of cloudbuild.yaml uses it (the Dataflow launch
-    itself is tests/test_launch.py)."""
-    image = build_image_root(tmp_path / "image")
-    output = tmp_path / "out" / "predictions"
-    parameters = {"input": SAMPLE_IMAGES, "output": output, "model": SAMPLE_MODEL}
-    launcher_options = ["--runner=DirectRunner", "--project=test-project", "--region=us-central1", "--job_name=launch"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            image.env["FLEX_TEMPLATE_PYTHON_PY_FILE"],
-            *[f"--{name}={value}" for name, value in parameters.items()],
-            *launcher_options,
-        ],
-        cwd=image.workdir,
-        env=image.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "predictions              10,000" in result.stdout
-    lines = [line for path in output.parent.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
-    assert len(lines) == 10_000
-
-
-def test_images_get_an_immutable_tag_by_default():
-    """A moving tag (latest) would let a later build change what a published template's workers pull."""
-    assert CLOUDBUILD["substitutions"]["_TAG"] == "${BUILD_ID}"
-    # Substitution defaults that name built-ins (PROJECT_ID, BUILD_ID) need dynamic substitutions under
-    # `gcloud builds submit` (triggers always have them).
-    assert CLOUDBUILD["options"]["dynamicSubstitutions"] is True
+def test_make_lock_resolves_the_gpu_lock_like_the_others_and_after_the_cpu_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\nlock:") :].split("\n\n", 1)[0].replace("\\\n", " ")
+    commands = [line.strip() for line in recipe.strip().splitlines()[1:]]
+    outputs = [re.search(r"-o (\S+)", command).group(1) for command in commands]
+    assert outputs.index("template/requirements.txt") < outputs.index("template/requirements-gpu.txt")
+    for command in commands:
+        assert command.startswith(
+            "uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes"
+        )

@@ -1,0 +1,101 @@
+"""The README's GPU launch (Deploy, *GPU workers*), run as written by the real gcloud against the fake
+Dataflow API, then launched the way the Flex Template launcher runs it, in the GPU image's layout
+(TEMPLATE_VARIANT=gpu): the GPU and its machine type must reach the job that Dataflow would run.
+
+The venv has TensorFlow's CPU packages only; what is checked here is the launch recipe and the
+GPU image's layout and environment, not a GPU."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.cloud_shell import GCLOUD, CloudShell
+from tests.conftest import ROOT
+from tests.emulators import PROJECT
+from tests.google_fakes import CapturedLaunch, check_launch_parameters
+from tests.image_layout import build_image_root
+from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_METADATA
+from tests.launcher import REGION, FlexTemplateLauncher, invocation_of
+
+pytestmark = [
+    pytest.mark.emulators,
+    pytest.mark.slow,
+    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's GPU launch cannot be run"),
+]
+
+GPU_SPEC = f"gs://{LAUNCH_BUCKET}/templates/batch-prediction-gpu.json"
+GPU_IMAGE = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction-gpu:4f2a9c1"
+ACCELERATOR = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
+_FENCED = re.compile(r"^```[a-z]*\n(.*?)^```", re.M | re.S)
+
+
+def gpu_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n### GPU workers\n")
+    return readme[start : readme.index("\n## ", start)]
+
+
+def gpu_launches() -> list[str]:
+    """The `gcloud dataflow flex-template run` commands of the GPU section's code blocks, continuation
+    lines joined (as tests/readme.py reads sh blocks)."""
+    commands = []
+    for block in _FENCED.findall(gpu_section()):
+        for command in re.sub(r"\\\n\s*", "", block).splitlines():
+            if command.strip().startswith("gcloud dataflow flex-template run"):
+                commands.append(command.strip())
+    return commands
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory, dataflow_api) -> CloudShell:
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
+    return CloudShell(tmp_path_factory.mktemp("cloudsdk-gpu"), dataflow_api, None, variables)
+
+
+@pytest.fixture(scope="module")
+def gpu_launcher(tmp_path_factory, gcs_emulator, metadata_server, dataflow_api, launch_bucket) -> FlexTemplateLauncher:
+    work = tmp_path_factory.mktemp("gpu-launcher")
+    launcher = FlexTemplateLauncher(work, gcs_emulator, metadata_server, dataflow_api, None, template_image=GPU_IMAGE)
+    launcher.image = build_image_root(work / "gpu-image", {"TEMPLATE_IMAGE": GPU_IMAGE, "TEMPLATE_VARIANT": "gpu"})
+    return launcher
+
+
+@pytest.fixture(scope="module")
+def captured(shell, dataflow_api) -> CapturedLaunch:
+    (command,) = gpu_launches()
+    before = len(dataflow_api.launches)
+    result = shell.run(command)
+    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+    (launch,) = dataflow_api.launches[before:]
+    return launch
+
+
+def test_the_gpu_section_shows_one_launch_of_the_gpu_template():
+    (command,) = gpu_launches()
+    assert f'--additional-experiments="{ACCELERATOR}"' in command  # quoted: `;` would end the command
+    assert "--template-file-gcs-location=gs://$BUCKET/templates/batch-prediction-gpu.json" in command
+
+
+def test_the_gpu_launch_sends_the_accelerator_and_a_machine_type_that_takes_it(captured):
+    assert captured.accepted
+    assert (captured.project, captured.location) == (PROJECT, REGION)
+    launch = captured.parameter
+    assert launch["containerSpecGcsPath"] == GPU_SPEC
+    assert launch["environment"]["additionalExperiments"] == [ACCELERATOR]
+    assert launch["environment"]["machineType"] == "n1-standard-4"  # N1: the machine series a T4 attaches to
+    assert check_launch_parameters(launch["parameters"], TEMPLATE_METADATA) == []
+
+
+def test_the_gpu_launch_runs_in_template_mode_in_the_gpu_image(captured, gpu_launcher, launch_samples):
+    environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
+    launch = gpu_launcher.launch(parameters, environment)
+    assert launch.returncode == 0, launch.output[-4000:]
+    assert launch.blocked == []
+    assert launch.env["TEMPLATE_VARIANT"] == "gpu"
+    job = gpu_launcher.read_json(environment.template_location)
+    assert ACCELERATOR in job["environment"]["experiments"]
+    (pool,) = job["environment"]["workerPools"]
+    assert pool["machineType"] == "n1-standard-4"
+    assert pool["workerHarnessContainerImage"] == GPU_IMAGE
