@@ -15,11 +15,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.emulators import BigQueryEmulator
 from tests.google_fakes import FakeDataflowApi
 
 GCLOUD = shutil.which("gcloud")
+BQ = shutil.which("bq")
+needs_bq = pytest.mark.skipif(BQ is None, reason="the bq CLI (Cloud SDK) is not installed: bq commands cannot be run")
 
 
 class CloudShell:
