@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 
 from apache_beam.options.pipeline_options import (
     DebugOptions,
@@ -133,6 +134,36 @@ def drop_staged_dependencies(options: PipelineOptions) -> list[str]:
                 "which holds the template's code and its locked packages"
             )
     return notes
+
+
+_ACCELERATOR = re.compile(r"worker_accelerator=(?P<spec>[^\s]+)")
+TEMPLATE_VARIANT_VARIABLE = "TEMPLATE_VARIANT"
+
+
+def gpu_workers(options: PipelineOptions, environ=os.environ) -> int:
+    """How many GPUs each worker gets (0 without `worker_accelerator`); refuses GPU workers for the CPU image.
+
+    Dataflow takes `worker_accelerator=type:<gpu>;count:<n>;install-nvidia-driver` as a service option
+    or an experiment. The CPU image has no CUDA libraries, so TensorFlow there would ignore the GPUs
+    that are paid for and run on the CPU: a launch error, not a slow job.
+    """
+    cloud = options.view_as(GoogleCloudOptions)
+    values = [*(cloud.dataflow_service_options or []), *(options.view_as(DebugOptions).experiments or [])]
+    specs = [match["spec"] for value in values if (match := _ACCELERATOR.search(value))]
+    if not specs:
+        return 0
+    parts = dict(part.split(":", 1) for part in specs[0].split(";") if ":" in part)
+    try:
+        count = int(parts.get("count", "1"))
+    except ValueError:
+        raise LaunchError(f"worker_accelerator={specs[0]}: count must be a whole number") from None
+    variant = environ.get(TEMPLATE_VARIANT_VARIABLE, "").strip()
+    if variant == "cpu":
+        raise LaunchError(
+            f"worker_accelerator={specs[0]} asks for GPU workers, but this is the CPU image, whose TensorFlow "
+            "cannot use them; launch the GPU template (cloudbuild.yaml with _VARIANT=gpu; README, GPU workers)"
+        )
+    return max(count, 1)
 
 
 def console_url(options: PipelineOptions, job_id: str) -> str:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
+from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.input_files import DamagedInput, open_input
+from pipeline.batches import RecordBatch
+from pipeline.formats import CSV, FILES, TFRECORD
+from pipeline.input_files import open_input
 from pipeline.options import LaunchError, first_line
-from pipeline.records import value_count
+from pipeline.records import DeadLetter, value_count
 
-_PROBE_BYTES = 1 << 22  # how far into a file to look for a record
 _PROBE_FILES = 5  # how many files to look into
 
 
@@ -37,46 +40,47 @@ def check_writable(flag: str, prefix: str) -> None:
         raise LaunchError(f"{flag}={prefix}: cannot write there: {first_line(error)}") from None
 
 
-def _head(path: str) -> bytes:
-    """Up to _PROBE_BYTES of the file's records; of a damaged file, what precedes the damage."""
-    chunks, length = [], 0
-    with open_input(path) as handle:  # compression from the file name, as the job reads it
-        while length < _PROBE_BYTES:
-            try:
-                chunk = handle.read(_PROBE_BYTES - length)
-            except DamagedInput:
-                if not chunks:
-                    raise
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            length += len(chunk)
-    return b"".join(chunks)
+def _first_batch_of(metadata: FileMetadata, record_format: str, records: int) -> RecordBatch | DeadLetter | None:
+    """The first batch a job would read from one file (or the dead letter of its damage, or None if empty)."""
+    from pipeline.sources import read_line_batches, read_tfrecord_batches
+
+    readable = fileio.ReadableFile(metadata)
+    if record_format == FILES:
+        with open_input(metadata.path) as handle:
+            return RecordBatch("", 0, [handle.read()], origins=(metadata.path,))
+    if record_format == TFRECORD:
+        batches = read_tfrecord_batches(readable, records)
+    else:
+        batches = read_line_batches(readable, records, header=record_format == CSV)
+    with contextlib.closing(batches):
+        return next(batches, None)
 
 
-def first_record_width(paths: list[str]) -> int | None:
-    """The value count of the first well-formed record near the start of the first files, if any.
+def first_batch(files: list[FileMetadata], record_format: str, records: int = 64) -> RecordBatch | None:
+    """The first records of the first file that has any, read as the job reads them.
 
     A damaged or unreadable file is passed over (the job dead-letters it); only when none of the
-    files looked at can be read at all is the input refused.
+    first files can be read at all is the input refused. None when they are all empty.
     """
-    first_error: tuple[str, Exception] | None = None
-    readable = False
-    for path in paths[:_PROBE_FILES]:
+    first_error: tuple[str, str] | None = None
+    for metadata in files[:_PROBE_FILES]:
         try:
-            head = _head(path)
+            batch = _first_batch_of(metadata, record_format, records)
         except Exception as error:  # damaged, no permission, ...
-            first_error = first_error or (path, error)
+            first_error = first_error or (metadata.path, first_line(error))
             continue
-        readable = True
-        lines = head.split(b"\n")
-        if len(head) == _PROBE_BYTES:
-            lines.pop()  # possibly cut short
-        width = next((count for line in lines if (count := value_count(line)) is not None), None)
-        if width is not None:
-            return width
-    if first_error is not None and not readable:
-        path, error = first_error
-        raise LaunchError(f"--input={path}: cannot read the file: {first_line(error)}")
+        if isinstance(batch, DeadLetter):
+            first_error = first_error or (metadata.path, batch.message)
+        elif batch is not None:
+            return batch
+    if first_error is not None:
+        path, message = first_error
+        raise LaunchError(f"--input={path}: cannot read the file: {message}")
     return None
+
+
+def first_record_width(batch: RecordBatch | None) -> int | None:
+    """The value count of the first well-formed `key:v0,...` record of a batch, if any."""
+    if batch is None:
+        return None
+    return next((count for line in batch.payloads if (count := value_count(line)) is not None), None)

@@ -98,6 +98,7 @@ class CheckedDecompressor(io.RawIOBase):
         self._decoded = 0
         self._pending: DamagedInput | None = None
         self._finished = False
+        self._buffer = bytearray()
         self._errors = _bad_data_errors()
 
     def readable(self) -> bool:
@@ -150,32 +151,37 @@ class CheckedDecompressor(io.RawIOBase):
             self._members_ended += 1
 
     def read(self, size: int = -1) -> bytes:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            raise pending
-        chunks, length = [], 0
-        while not self._finished and (size < 0 or length < size):
-            data = self._raw.read(self._step)
-            if not data:
-                self._finished = True
-                if self._member_has_data:
-                    self._pending = self._damage(TRUNCATED, "the compressed stream ends before its end marker")
-                elif self._read == 0:
-                    self._pending = self._damage(TRUNCATED, "no compressed stream at all (an empty file)")
-                break
-            try:
-                for piece in self._decompress(data):
-                    chunks.append(piece)
-                    length += len(piece)
-            except DamagedInput as damage:  # the bytes decoded before it are still delivered
-                self._pending, self._finished = damage, True
-                break
-            self._read += len(data)
-            self._position = self._read
-        if chunks or self._pending is None:
-            return b"".join(chunks)
+        """At most `size` bytes (all that is left for -1); b"" at the end; DamagedInput once the bytes
+        before the damage have been returned."""
+        while not self._finished and (size < 0 or len(self._buffer) < size):
+            self._fill()
+        if size < 0 or len(self._buffer) <= size:
+            data, self._buffer = bytes(self._buffer), bytearray()
+        else:
+            data, self._buffer = bytes(self._buffer[:size]), self._buffer[size:]
+        if data or self._pending is None:
+            return data
         pending, self._pending = self._pending, None
         raise pending
+
+    def _fill(self) -> None:
+        """Reads and decodes one step of compressed bytes into the buffer."""
+        data = self._raw.read(self._step)
+        if not data:
+            self._finished = True
+            if self._member_has_data:
+                self._pending = self._damage(TRUNCATED, "the compressed stream ends before its end marker")
+            elif self._read == 0:
+                self._pending = self._damage(TRUNCATED, "no compressed stream at all (an empty file)")
+            return
+        try:
+            for piece in self._decompress(data):
+                self._buffer += piece
+        except DamagedInput as damage:  # the bytes decoded before it are still delivered
+            self._pending, self._finished = damage, True
+            return
+        self._read += len(data)
+        self._position = self._read
 
     def close(self) -> None:
         try:

@@ -1,12 +1,16 @@
-"""TensorFlow models behind one interface: their signature and a batch predict.
+"""TensorFlow models behind one interface: their signature and a batch call by input name.
 
 A TF2 SavedModel is called through its `serving_default` signature; a Keras `.keras` file is
 loaded with safe_mode (no arbitrary code) and called through one traced function; a TF1
-checkpoint of the 2017 sample's convention (collections `inputs` {image, key} and `outputs`
-{key, scores}) runs in its own graph and session. Remote models (gs://...) are copied to local
-disk first, because TensorFlow's own loaders only read local paths reliably. Which format a
-path holds is told by `pipeline.model_files`; launch checks that need only the signature read
-it without the weights (`pipeline.signatures`).
+checkpoint of the 2017 sample's convention (JSON collections `inputs` and `outputs` naming its
+tensors) runs in its own graph and session. Remote models (gs://...) are copied to local disk
+first, because TensorFlow's own loaders only read local paths reliably. Which format a path holds
+is told by `pipeline.model_files`; launch checks that need only the signature read it without
+the weights (`pipeline.signatures`).
+
+`predict` takes one batch-major array per input name and returns one per output name; only
+methods are called on a loaded model, so that it also works behind RunInference's proxy when
+one copy is shared by the processes of a worker (GPU workers).
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ import numpy as np
 
 from pipeline.model_files import ModelError, ModelFormat, ModelLocation, copy_to_local, locate_model
 from pipeline.options import first_line
-from pipeline.signatures import ModelSignature, keras_specs, tf1_collection, tf1_specs
-from pipeline.signatures import read_signature as _read_signature
+from pipeline.signatures import ModelSignature, keras_specs, read_signature, tf1_collection, tf1_specs
 from pipeline.tensorflow_runtime import import_tensorflow
 
 
 class LoadedModel(Protocol):
-    signature: ModelSignature
+    def get_signature(self) -> ModelSignature: ...
 
-    def predict(self, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """Scores of shape (n, num_classes) for flat float32 images of shape (n, width)."""
+    def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One batch-major array per output name, for one batch-major array per input name."""
+
+
+def _tf_dtype(tf, dtype: str):
+    return tf.dtypes.as_dtype(dtype)
 
 
 class SavedModel:
@@ -45,20 +52,17 @@ class SavedModel:
         if "serving_default" not in signatures:
             raise ModelError(f"--model={location.given}: the SavedModel has no 'serving_default' signature")
         self._function = signatures["serving_default"]
-        self.signature = _read_signature(ModelLocation(location.format, local_path, location.given))
-        self._dtypes = {spec.name: tf.dtypes.as_dtype(spec.dtype) for spec in self.signature.inputs}
+        self.signature = read_signature(ModelLocation(location.format, local_path, location.given))
+        self._dtypes = {spec.name: _tf_dtype(tf, spec.dtype) for spec in self.signature.inputs}
 
-    def predict(self, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    def get_signature(self) -> ModelSignature:
+        return self.signature
+
+    def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = import_tensorflow()
 
-        image = self.signature.image_input
-        feed = {
-            image.name: tf.constant(images.reshape((-1, *self.signature.input_shape)), dtype=self._dtypes[image.name])
-        }
-        if key := self.signature.key_input:
-            feed[key] = tf.constant(keys, dtype=self._dtypes[key])
-        outputs = self._function(**feed)
-        return outputs[self.signature.scores_output.name].numpy().astype(np.float32, copy=False)
+        feed = {name: tf.constant(array, dtype=self._dtypes[name]) for name, array in features.items()}
+        return {name: tensor.numpy() for name, tensor in self._function(**feed).items()}
 
 
 class KerasFile:
@@ -74,19 +78,29 @@ class KerasFile:
             raise ModelError(
                 f"--model={location.given}: the .keras file does not load safely: {first_line(error)}"
             ) from None
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ModelError(f"--model={location.given}: the Keras model must have one input and one output")
         inputs, outputs = keras_specs(model)
         self.signature = ModelSignature(ModelFormat.KERAS, inputs, outputs, location.given)
-        spec = tf.TensorSpec((None, *self.signature.input_shape), model.inputs[0].dtype)
-        self._call = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
-        self._dtype = model.inputs[0].dtype
+        specs = {spec.name: tf.TensorSpec((None, *spec.shape), _tf_dtype(tf, spec.dtype)) for spec in inputs}
+        output_names = [spec.name for spec in outputs]
 
-    def predict(self, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        def call(features):
+            result = model(features if len(features) > 1 else next(iter(features.values())), training=False)
+            if isinstance(result, dict):
+                return result
+            results = result if isinstance(result, (list, tuple)) else [result]
+            return dict(zip(output_names, results, strict=True))
+
+        self._call = tf.function(call, input_signature=[specs])
+        self._dtypes = {name: spec.dtype for name, spec in specs.items()}
+
+    def get_signature(self) -> ModelSignature:
+        return self.signature
+
+    def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = import_tensorflow()
 
-        batch = tf.constant(images.reshape((-1, *self.signature.input_shape)), dtype=self._dtype)
-        return np.asarray(self._call(batch)).astype(np.float32, copy=False)
+        feed = {name: tf.constant(array, dtype=self._dtypes[name]) for name, array in features.items()}
+        return {name: np.asarray(tensor) for name, tensor in self._call(feed).items()}
 
 
 class Tf1Checkpoint:
@@ -111,10 +125,8 @@ class Tf1Checkpoint:
                 tf1_specs(self._graph, outputs),
                 location.given,
             )
-            self._image = self._graph.get_tensor_by_name(inputs[self.signature.image_input.name])
-            key = self.signature.key_input
-            self._key = self._graph.get_tensor_by_name(inputs[key]) if key else None
-            self._scores = self._graph.get_tensor_by_name(outputs[self.signature.scores_output.name])
+            self._inputs = {name: self._graph.get_tensor_by_name(tensor) for name, tensor in inputs.items()}
+            self._outputs = {name: self._graph.get_tensor_by_name(tensor) for name, tensor in outputs.items()}
             self._session = tf.compat.v1.Session(graph=self._graph)
             try:
                 saver.restore(self._session, prefix)
@@ -125,29 +137,28 @@ class Tf1Checkpoint:
                 ) from None
         self._graph.finalize()
 
-    def predict(self, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        feed = {self._image: images.reshape((-1, *self.signature.input_shape))}
-        if self._key is not None:
-            feed[self._key] = keys
-        return np.asarray(self._session.run(self._scores, feed_dict=feed), dtype=np.float32)
+    def get_signature(self) -> ModelSignature:
+        return self.signature
+
+    def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        shapes = {spec.name: spec.shape for spec in self.signature.inputs}
+        feed = {self._inputs[name]: array.reshape((-1, *shapes[name])) for name, array in features.items()}
+        return {name: np.asarray(value) for name, value in self._session.run(self._outputs, feed_dict=feed).items()}
 
 
-def predict_checked(model: LoadedModel, images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """The model's scores, refused unless they are one row of num_classes per record."""
-    scores = model.predict(images, keys)
-    if scores.shape != (len(images), model.signature.num_classes):
-        raise ValueError(f"model returned scores of shape {scores.shape} for a batch of {len(images)}")
-    return scores
-
-
-def check_predicts(model: LoadedModel, display_path: str) -> None:
-    """Scores one record of zeros, so that a model that cannot predict at all (scores of the
-    wrong shape, an op that cannot run) is refused at launch instead of failing every batch."""
-    images = np.zeros((1, model.signature.width), dtype=np.float32)
-    try:
-        predict_checked(model, images, np.zeros(1, dtype=np.int64))
-    except Exception as error:  # whatever the model raises
-        raise ModelError(f"--model={display_path}: the model fails on a record of zeros: {first_line(error)}") from None
+def predict_checked(
+    model: LoadedModel, features: dict[str, np.ndarray], names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """The named outputs for a batch, refused unless each has one row per instance."""
+    count = len(next(iter(features.values())))
+    outputs = model.predict(features)
+    missing = [name for name in names if name not in outputs]
+    if missing:
+        raise ValueError(f"the model returned no output {missing} (it returned {sorted(outputs)})")
+    for name in names:
+        if outputs[name].shape[:1] != (count,):
+            raise ValueError(f"output '{name}' has shape {outputs[name].shape} for a batch of {count}")
+    return {name: outputs[name] for name in names}
 
 
 _LOADED: dict[str, LoadedModel] = {}

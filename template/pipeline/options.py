@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.formats import FORMATS
+
 # Source and sink kinds, with the 2017 sample's names for them.
 KIND_ALIASES = {"cs": "text", "bq": "bigquery"}
 KINDS = {"text": "text", "bigquery": "bigquery", **KIND_ALIASES}
@@ -27,6 +29,8 @@ GCS_PATH = r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$"
 TABLE_SPEC = r"^(([a-zA-Z0-9.:-]+)[:.])?[a-zA-Z0-9_]+\.[a-zA-Z0-9_$@-]+$"
 GCS_PATH_OR_TABLE = rf"({GCS_PATH})|({TABLE_SPEC})"
 POSITIVE_INTEGER = r"^[1-9][0-9]*$"
+FIELD_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+FORMAT_PATTERN = rf"^({'|'.join(('auto', *FORMATS))})$"
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         name="source",
         label="Input kind",
-        help="Where records come from: 'text' (files of key:v0,v1,... lines, gzip detected from the name) "
-        "or 'bigquery' (a table of key INTEGER, image STRING). The 2017 sample's 'cs' and 'bq' are accepted.",
+        help="Where records come from: 'text' (files, local or gs://, in the format --format names; gzip and "
+        "other compression detected from the name) or 'bigquery' (a table or query, columns fed to the model "
+        "by name). The 2017 sample's 'cs' and 'bq' are accepted.",
         param_type="ENUM",
         default="text",
         regexes=(KIND_PATTERN,),
         enum_options=(
-            EnumOption("text", "Text files", "Lines key:v0,v1,... in files, local or gs://, optionally gzipped"),
-            EnumOption("bigquery", "BigQuery table", "Rows (key INTEGER, image STRING) of a table or query"),
+            EnumOption("text", "Files", "Records in files, local or gs://, optionally compressed"),
+            EnumOption("bigquery", "BigQuery table", "Rows of a table or query, columns fed to the model by name"),
         ),
         aliases=KIND_ALIASES,
         example="text",
@@ -84,9 +89,52 @@ PARAMETERS: tuple[Parameter, ...] = (
         example="gs://my-bucket/mnist/images.txt.gz",
     ),
     Parameter(
+        name="format",
+        label="Record format",
+        help="For source=text: 'key_values' (the 2017 sample's key:v0,v1,... lines), 'jsonl' (a JSON object or "
+        "array per line), 'csv' (a header row, then a row per instance), 'tfrecord' (serialized tf.train.Examples, "
+        "fed as bytes), 'files' (each file one instance, fed as bytes) or 'auto': from the file name, .gz and "
+        "the like ignored (.jsonl/.json, .csv, .tfrecord(s), .png/.jpg/.jpeg/.gif/.bmp; key_values otherwise).",
+        param_type="ENUM",
+        default="auto",
+        regexes=(FORMAT_PATTERN,),
+        enum_options=(
+            EnumOption("auto", "From the file name", "Detected from the file extension; key_values otherwise"),
+            EnumOption("key_values", "key:v0,v1,... lines", "The 2017 sample's lines: an integer key, values"),
+            EnumOption("jsonl", "JSON Lines", "A JSON object (fields by input name) or array per line"),
+            EnumOption("csv", "CSV", "A header row; unquoted values are numbers, quoted ones text"),
+            EnumOption("tfrecord", "TFRecord", "Serialized tf.train.Examples, fed as bytes to one string input"),
+            EnumOption("files", "Whole files", "Each file is one instance, its bytes fed to one string input"),
+        ),
+        parent_name="source",
+        parent_trigger_values=("text", "cs"),
+        example="jsonl",
+    ),
+    Parameter(
+        name="key_field",
+        label="Key field",
+        help="The field or column that identifies an instance: copied to the output, and fed to the model only "
+        "if its signature has an input of that name. Records without one are keyed by position (file:line, "
+        "file:index, or the file's path).",
+        param_type="TEXT",
+        default="key",
+        regexes=(rf"^{FIELD_NAME}$",),
+        example="id",
+    ),
+    Parameter(
+        name="included_fields",
+        label="Input fields copied to the output",
+        help="Comma-separated input fields copied into each prediction row beside the model's outputs, to join "
+        "predictions back to their records (Vertex AI's included fields).",
+        param_type="TEXT",
+        regexes=(rf"^{FIELD_NAME}(,{FIELD_NAME})*$",),
+        example="species,island",
+    ),
+    Parameter(
         name="query",
         label="BigQuery query",
-        help="For source=bigquery, a GoogleSQL query returning key and image columns, read instead of a table.",
+        help="For source=bigquery, a GoogleSQL query read instead of a table; its columns are fed to the model "
+        "by name (key and image for the 2017 sample's model).",
         param_type="TEXT",
         parent_name="source",
         parent_trigger_values=("bigquery", "bq"),
@@ -101,7 +149,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         regexes=(KIND_PATTERN,),
         enum_options=(
             EnumOption("text", "Text files", "One JSON object per line, sharded files under the output prefix"),
-            EnumOption("bigquery", "BigQuery table", "key, prediction, confidence, pred0..predN; WRITE_TRUNCATE"),
+            EnumOption("bigquery", "BigQuery table", "A column per output, schema from the model; WRITE_TRUNCATE"),
         ),
         aliases=KIND_ALIASES,
         example="bigquery",
@@ -119,8 +167,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         name="model",
         label="Model location",
-        help="A TF2 SavedModel directory, a .keras file, or a TF1 checkpoint prefix (…/export with "
-        "export.meta beside it), local or gs://.",
+        help="A TF2 SavedModel directory, a .keras file, or a TF1 checkpoint (its folder, or its prefix …/export "
+        "with export.meta beside it), local or gs://.",
         param_type="TEXT",
         required=True,
         regexes=(GCS_PATH,),
@@ -180,7 +228,7 @@ def help_text(prog: str) -> str:
     """--help: the template's parameters; Beam's own options are documented by Beam."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Batch prediction with a TensorFlow model over text files or BigQuery.",
+        description="Batch prediction with a TensorFlow model over files or BigQuery.",
         epilog="Standard Beam options (--runner, --project, --region, --temp_location, ...) pass through to Beam.",
     )
     add_parameters(parser)

@@ -1,9 +1,9 @@
-"""The parse step: batches of raw records in, ImageBatches and dead letters out.
+"""The decode step: batches of records in, InstanceBatches typed by the signature and dead letters out.
 
-Text-to-float conversion runs vectorised over a whole batch, and the batch goes to the model
-as it is. Parsing runs one batch ahead of the model, in a worker thread: while the model
-scores batch n downstream, batch n+1 is parsed (both release the GIL in their native code),
-so two cores are used for the two heaviest steps instead of taking turns.
+Decoding runs vectorised over a whole batch where the format allows (the 2017 sample's lines),
+and the batch goes to the model as it is. It runs one batch ahead of the model, in a worker
+thread: while the model scores batch n downstream, batch n+1 is decoded (both release the GIL
+in their native code), so two cores are used for the two heaviest steps instead of taking turns.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import metrics
-from pipeline.records import ParseResult, RawRecord, parse_batch
+from pipeline.batches import SourceBatch
+from pipeline.decoders import Decoded, Decoder
 
 DEAD_LETTERS = "dead_letters"
 
@@ -27,9 +28,9 @@ class _Pending(NamedTuple):
     timestamp: object
 
 
-class _ParseBatchFn(beam.DoFn):
-    def __init__(self, width: int):
-        self._width = width
+class _DecodeBatchFn(beam.DoFn):
+    def __init__(self, decoder: Decoder):
+        self._decoder = decoder
         self._records_read = metrics.counter(metrics.RECORDS_READ)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: _Pending | None = None
@@ -40,8 +41,8 @@ class _ParseBatchFn(beam.DoFn):
     def start_bundle(self):
         self._pending = None
 
-    def process(self, records: list[RawRecord], window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
-        pending = _Pending(self._pool.submit(parse_batch, records, self._width), len(records), window, timestamp)
+    def process(self, batch: SourceBatch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        pending = _Pending(self._pool.submit(self._decoder.decode, batch), len(batch), window, timestamp)
         previous, self._pending = self._pending, pending
         if previous is not None:
             yield from self._outputs(previous)
@@ -58,7 +59,7 @@ class _ParseBatchFn(beam.DoFn):
     def _outputs(self, pending: _Pending):
         """A batch's outputs, in its own window: they leave while the next element is processed,
         or in finish_bundle, where outputs must carry their window explicitly."""
-        result: ParseResult = pending.result.result()
+        result: Decoded = pending.result.result()
         self._records_read.inc(pending.records)  # counters belong to the bundle's thread
 
         def wrap(value):
@@ -66,26 +67,26 @@ class _ParseBatchFn(beam.DoFn):
 
         for dead_letter in result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, wrap(dead_letter))
-        if result.batch is not None:
-            yield wrap(result.batch)
+        for instances in result.instances:
+            yield wrap(instances)
 
 
-class ParseRecords(beam.PTransform):
-    """Optionally spreads record batches over workers, then parses them.
+class DecodeRecords(beam.PTransform):
+    """Optionally spreads record batches over workers, then decodes them.
 
     `redistribute` adds a Reshuffle: a gzip file is read by one worker, and without it that
-    worker would also do all the parsing and inference.
+    worker would also do all the decoding and inference.
     """
 
-    def __init__(self, width: int, redistribute: bool = False):
+    def __init__(self, decoder: Decoder, redistribute: bool = False):
         super().__init__()
-        self._width = width
+        self._decoder = decoder
         self._redistribute = redistribute
 
     def expand(self, batches):
         if self._redistribute:
             batches = batches | "Spread batches" >> beam.Reshuffle()
-        parsed = batches | "Parse batch" >> beam.ParDo(_ParseBatchFn(self._width)).with_outputs(
-            DEAD_LETTERS, main="images"
+        decoded = batches | "Decode batch" >> beam.ParDo(_DecodeBatchFn(self._decoder)).with_outputs(
+            DEAD_LETTERS, main="instances"
         )
-        return parsed.images, parsed[DEAD_LETTERS]
+        return decoded.instances, decoded[DEAD_LETTERS]

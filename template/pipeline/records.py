@@ -1,4 +1,4 @@
-"""Record contracts: raw input records, parsed image batches, predictions and dead letters.
+"""The 2017 sample's record format, `key:v0,v1,...`, and the dead-letter contract of every format.
 
 Pure functions and small value types, no Beam imports, so every rule about what a valid
 record is can be tested directly. Parsing is vectorised per batch (text to floats is the
@@ -47,6 +47,14 @@ class Reason:
     NULL_FIELD = "null_field"
     INFERENCE_FAILED = "inference_failed"
     NON_FINITE_SCORE = "non_finite_score"
+    # Formats fed to a serving signature by name (JSON Lines, CSV, TFRecord, files, table rows).
+    NOT_JSON = "not_json"
+    BAD_CSV = "bad_csv"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    WRONG_SHAPE = "wrong_shape"
+    NOT_AN_EXAMPLE = "not_an_example"
+    UNENCODABLE_OUTPUT = "unencodable_output"
     # Damaged input: the rest of a file, or of a table read, that could not be read.
     TRUNCATED_INPUT = "truncated_input"
     CORRUPT_INPUT = "corrupt_input"
@@ -55,13 +63,6 @@ class Reason:
 
 
 DAMAGE_REASONS = (Reason.TRUNCATED_INPUT, Reason.CORRUPT_INPUT, Reason.CHECKSUM_MISMATCH, Reason.INCOMPLETE_READ)
-
-
-class RawRecord(NamedTuple):
-    """One input record as read: where it came from and its bytes (`key:v0,v1,...`)."""
-
-    origin: str
-    payload: bytes
 
 
 @dataclass(frozen=True)
@@ -95,38 +96,22 @@ class DeadLetter:
         return orjson.dumps(self.to_row()).decode("utf-8")
 
 
+class Rejection(NamedTuple):
+    """Why one record cannot be predicted: a stable reason code and a one-line message."""
+
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
-class ImageBatch:
-    """Parsed records ready for the model: keys, a float32 matrix, and the raw records.
+class ParsedLines:
+    """What a batch of `key:v0,...` lines parses to: the positions of the good lines in the batch,
+    their keys and float32 vectors, and a rejection for each bad line."""
 
-    The raw records ride along so that a batch the model rejects can be dead-lettered with
-    the exact bytes that were read.
-    """
-
+    positions: np.ndarray  # int64, shape (n,): indices into the batch
     keys: np.ndarray  # int64, shape (n,)
     images: np.ndarray  # float32, shape (n, width)
-    records: tuple[RawRecord, ...]
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-@dataclass(frozen=True)
-class ScoredBatch:
-    """Model scores for an ImageBatch, row for row, with its raw records for dead letters."""
-
-    keys: np.ndarray  # int64, shape (n,)
-    scores: np.ndarray  # float32, shape (n, classes)
-    records: tuple[RawRecord, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-@dataclass(frozen=True)
-class ParseResult:
-    batch: ImageBatch | None
-    dead_letters: list[DeadLetter]
+    rejections: list[tuple[int, Rejection]]
 
 
 class _Rejected(Exception):
@@ -201,13 +186,13 @@ def _parse_values(values: bytes, width: int) -> np.ndarray:
     return image
 
 
-def parse_record(record: RawRecord, width: int) -> tuple[int, np.ndarray] | DeadLetter:
-    """Parses one record into (key, float32 vector of `width` values) or a DeadLetter."""
+def parse_line(payload: bytes, width: int) -> tuple[int, np.ndarray] | Rejection:
+    """The reference parser: one line into (key, float32 vector of `width` values), or why not."""
     try:
-        key, values = _split_key(record.payload)
+        key, values = _split_key(payload)
         return key, _parse_values(values, width)
     except _Rejected as rejected:
-        return DeadLetter(record.origin, record.payload, rejected.reason, rejected.message, timestamp=utc_now())
+        return Rejection(rejected.reason, rejected.message)
 
 
 _ARROW_READ = pa_csv.ReadOptions(column_names=["v"], use_threads=False, block_size=1 << 24)
@@ -254,18 +239,18 @@ def _parse_candidates(
         yield from _parse_candidates(candidates[middle:], width)
 
 
-def parse_batch(records: Sequence[RawRecord], width: int) -> ParseResult:
-    """Parses a batch of records; the result is exactly what `parse_record` gives one by one.
+def parse_lines(payloads: Sequence[bytes], width: int) -> ParsedLines:
+    """Parses a batch of lines; the result is exactly what `parse_line` gives one by one.
 
     Lines whose shape is plainly right (integer key, `width - 1` commas, only number bytes)
     are parsed together; the rest, and any line the vectorised parse refuses, go through
-    `parse_record`, which also names the reason for a rejection.
+    `parse_line`, which also names the reason for a rejection.
     """
-    parsed: list[tuple[int, int, np.ndarray] | None] = [None] * len(records)
+    parsed: list[tuple[int, np.ndarray] | None] = [None] * len(payloads)
     candidates: list[tuple[int, int, bytes]] = []
-    for index, record in enumerate(records):
+    for index, payload in enumerate(payloads):
         try:
-            key, values = _split_key(record.payload)
+            key, values = _split_key(payload)
         except _Rejected:
             continue
         values = values.strip(_SURROUNDING_WHITESPACE)
@@ -274,90 +259,34 @@ def parse_batch(records: Sequence[RawRecord], width: int) -> ParseResult:
     if candidates:
         for index, key, image in _parse_candidates(candidates, width):
             if image is not None:
-                parsed[index] = (index, key, image)
+                parsed[index] = (key, image)
 
-    dead_letters: list[DeadLetter] = []
+    rejections: list[tuple[int, Rejection]] = []
     good: list[tuple[int, int, np.ndarray]] = []
-    for index, record in enumerate(records):
+    for index, payload in enumerate(payloads):
         entry = parsed[index]
         if entry is None:
-            outcome = parse_record(record, width)
-            if isinstance(outcome, DeadLetter):
-                dead_letters.append(outcome)
+            outcome = parse_line(payload, width)
+            if isinstance(outcome, Rejection):
+                rejections.append((index, outcome))
                 continue
-            entry = (index, outcome[0], outcome[1])
-        good.append(entry)
-    if not good:
-        return ParseResult(None, dead_letters)
-    batch = ImageBatch(
+            entry = outcome
+        good.append((index, *entry))
+    return ParsedLines(
+        positions=np.fromiter((index for index, _, _ in good), dtype=np.int64, count=len(good)),
         keys=np.fromiter((key for _, key, _ in good), dtype=np.int64, count=len(good)),
-        images=np.stack([image for _, _, image in good]),
-        records=tuple(records[index] for index, _, _ in good),
+        images=np.stack([image for _, _, image in good]) if good else np.empty((0, width), dtype=np.float32),
+        rejections=rejections,
     )
-    return ParseResult(batch, dead_letters)
 
 
-def split_non_finite_scores(scored: ScoredBatch) -> tuple[ScoredBatch | None, list[DeadLetter]]:
-    """The rows with finite scores, and a dead letter for each record the model scored NaN or inf.
-
-    Such a row has no meaningful prediction, and BigQuery's FLOAT columns would refuse it,
-    failing the whole load after all the inference was done.
-    """
-    finite = np.isfinite(scored.scores).all(axis=1)
-    if finite.all():
-        return scored, []
-    timestamp = utc_now()
-    dead_letters = [
-        DeadLetter(
-            scored.records[index].origin,
-            scored.records[index].payload,
-            Reason.NON_FINITE_SCORE,
-            f"the model returned NaN or infinite scores for this record: {scored.scores[index].tolist()}"[:2000],
-            timestamp=timestamp,
-        )
-        for index in np.flatnonzero(~finite)
-    ]
-    if not finite.any():
-        return None, dead_letters
-    records = tuple(record for record, ok in zip(scored.records, finite, strict=True) if ok)
-    kept = ScoredBatch(scored.keys[finite], scored.scores[finite], records)
-    return kept, dead_letters
+SEED_IMAGE_COLUMN = "image"
 
 
-def row_to_record(row: dict, origin: str) -> RawRecord | DeadLetter:
-    """Turns a `key INTEGER, image STRING` row into the text record it was loaded from."""
-    key, image = row.get("key"), row.get("image")
+def row_to_line(row: dict, key_column: str = "key") -> bytes | Rejection:
+    """A `key INTEGER, image STRING` row (what the 2017 sample's `bq load` makes) as the line it was loaded from."""
+    key, image = row.get(key_column), row.get(SEED_IMAGE_COLUMN)
     if key is None or image is None:
-        missing = " and ".join(name for name, value in (("key", key), ("image", image)) if value is None)
-        payload = orjson.dumps(row, default=str)
-        return DeadLetter(origin, payload, Reason.NULL_FIELD, f"{missing} is NULL", timestamp=utc_now())
-    return RawRecord(origin, f"{key}:{image}".encode())
-
-
-def class_columns(num_classes: int) -> list[str]:
-    return [f"pred{index}" for index in range(num_classes)]
-
-
-def prediction_rows(scored: ScoredBatch) -> list[dict]:
-    """Prediction rows: key, prediction (argmax), confidence (max score), pred0..predN-1.
-
-    Scores go through orjson's shortest float32 repr, so text and BigQuery show the same
-    digits (0.998, not 0.9980000257492065).
-    """
-    scores = scored.scores
-    columns = class_columns(scores.shape[1])
-    predictions = scores.argmax(axis=1).tolist()
-    confidences = orjson.loads(orjson.dumps(scores.max(axis=1), option=orjson.OPT_SERIALIZE_NUMPY))
-    score_lists = orjson.loads(orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY))
-    rows = []
-    for key, prediction, confidence, values in zip(
-        scored.keys.tolist(), predictions, confidences, score_lists, strict=True
-    ):
-        row = {"key": key, "prediction": prediction, "confidence": confidence}
-        row.update(zip(columns, values, strict=True))
-        rows.append(row)
-    return rows
-
-
-def prediction_json_lines(scored: ScoredBatch) -> list[str]:
-    return [orjson.dumps(row).decode("utf-8") for row in prediction_rows(scored)]
+        missing = " and ".join(name for name, value in ((key_column, key), (SEED_IMAGE_COLUMN, image)) if value is None)
+        return Rejection(Reason.NULL_FIELD, f"{missing} is NULL")
+    return f"{key}:{image}".encode()

@@ -25,11 +25,6 @@ from pipeline.model_files import ModelError, ModelFormat, ModelLocation, read_by
 from pipeline.options import first_line
 from pipeline.tensorflow_runtime import import_tensorflow
 
-# Names a multi-input or multi-output signature may use for the image and the scores.
-_IMAGE_INPUT_NAMES = ("image", "images", "input", "inputs", "x")
-_KEY_INPUT_NAMES = ("key", "keys")
-_SCORE_OUTPUT_NAMES = ("scores", "probabilities", "probs", "predictions", "output_0", "outputs", "logits")
-
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -50,18 +45,6 @@ class TensorSpec:
         return None if any(dim is None for dim in self.shape) else math.prod(self.shape)
 
 
-def _pick(names, preferred: tuple[str, ...], what: str, path: str) -> str:
-    names = list(names)
-    if len(names) == 1:
-        return names[0]
-    for name in preferred:
-        if name in names:
-            return name
-    raise ModelError(
-        f"--model={path}: cannot tell which {what} to use among {sorted(names)}; name it one of {preferred}"
-    )
-
-
 @dataclass(frozen=True)
 class ModelSignature:
     """What the pipeline needs to know of a model before any record is parsed."""
@@ -71,61 +54,12 @@ class ModelSignature:
     outputs: tuple[TensorSpec, ...]
     path: str = ""  # as the user gave it, for messages
 
-    def input(self, name: str) -> TensorSpec:
-        return next(spec for spec in self.inputs if spec.name == name)
-
-    def output(self, name: str) -> TensorSpec:
-        return next(spec for spec in self.outputs if spec.name == name)
+    def input(self, name: str) -> TensorSpec | None:
+        return next((spec for spec in self.inputs if spec.name == name), None)
 
     @property
-    def key_input(self) -> str | None:
-        """The input fed the records' keys (the seed's TF1 graphs take one), if any."""
-        if len(self.inputs) < 2:
-            return None
-        return next((name for name in _KEY_INPUT_NAMES if name in {spec.name for spec in self.inputs}), None)
-
-    @property
-    def image_input(self) -> TensorSpec:
-        """The one float input that `key:v0,v1,...` records feed, its shape fully known."""
-        candidates = [spec.name for spec in self.inputs if spec.name != self.key_input] or [self.inputs[0].name]
-        spec = self.input(_pick(candidates, _IMAGE_INPUT_NAMES, "input", self.path))
-        if not spec.is_floating:
-            raise ModelError(f"--model={self.path}: input '{spec.name}' is {spec.dtype}, not a float")
-        if not spec.shape or spec.size is None:
-            raise ModelError(
-                f"--model={self.path}: the input shape {(None, *spec.shape)} must be fully known after the batch "
-                "dimension so records can be checked against it"
-            )
-        return spec
-
-    @property
-    def scores_output(self) -> TensorSpec:
-        """The `(batch, classes)` output whose scores become pred0..predN-1."""
-        spec = self.output(_pick([spec.name for spec in self.outputs], _SCORE_OUTPUT_NAMES, "output", self.path))
-        if len(spec.shape) != 1 or spec.shape[0] is None:
-            raise ModelError(f"--model={self.path}: the output shape {(None, *spec.shape)} is not (batch, classes)")
-        return spec
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(dim) for dim in self.image_input.shape)
-
-    @property
-    def width(self) -> int:
-        """Values per record: the product of the input shape."""
-        return math.prod(self.input_shape)
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.scores_output.shape[0])
-
-    def check_seed_records(self) -> None:
-        """Raises ModelError unless `key:v0,v1,...` records can feed this model and rows hold its scores."""
-        for name in {spec.name for spec in self.inputs} - {self.image_input.name, self.key_input}:
-            raise ModelError(
-                f"--model={self.path}: the model also requires input '{name}', which key:v0,v1,... records cannot feed"
-            )
-        _ = self.num_classes
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.inputs)
 
 
 def _dims(shape) -> tuple[int | None, ...]:

@@ -1,7 +1,7 @@
 """Sinks: PTransforms that count, format and write predictions or dead letters.
 
-Formatting happens here, per batch, with the row contract from `records`; the two kinds
-of sink differ only in how rows are written.
+Formatting happens here, per batch, with the row plan of `rows`; the two kinds of sink differ
+only in how rows are written.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 
 from pipeline import metrics, progress
+from pipeline.batches import ScoredBatch
 from pipeline.options import LaunchError, first_line
-from pipeline.records import DeadLetter, ScoredBatch, class_columns, prediction_json_lines, prediction_rows
+from pipeline.records import DeadLetter
+from pipeline.rows import RowPlan, json_lines
 from pipeline.validation import JobConfig
 
 TEXT_SUFFIX = ".jsonl"
+UNWRITABLE = "unwritable"
 
 DEAD_LETTER_SCHEMA = {
     "fields": [
@@ -101,33 +104,47 @@ def clear_earlier_run(config: JobConfig) -> list[str]:
     return done
 
 
-def prediction_schema(num_classes: int) -> dict:
-    """key INTEGER, prediction INTEGER, confidence FLOAT, pred0..predN-1 FLOAT."""
-    fields = [
-        {"name": "key", "type": "INTEGER", "mode": "REQUIRED"},
-        {"name": "prediction", "type": "INTEGER", "mode": "REQUIRED"},
-        {"name": "confidence", "type": "FLOAT", "mode": "REQUIRED"},
-    ]
-    fields += [{"name": name, "type": "FLOAT", "mode": "REQUIRED"} for name in class_columns(num_classes)]
-    return {"fields": fields}
+class _FormatRowsFn(beam.DoFn):
+    """Turns a batch of model outputs into rows (one JSON-lines string per batch for a text sink), counts
+    the predictions, notes when the first was made, and dead-letters the instances that make no row."""
 
-
-class _FormatPredictionsFn(beam.DoFn):
-    """Counts predictions, notes when the first one was made, and formats a batch."""
-
-    def __init__(self, as_json_lines: bool):
+    def __init__(self, plan: RowPlan, as_json_lines: bool):
+        self._plan = plan
         self._as_json_lines = as_json_lines
         self._predictions = metrics.counter(metrics.PREDICTIONS)
         self._first_prediction = metrics.first_prediction_clock()
 
     def process(self, scored: ScoredBatch):
-        self._predictions.inc(len(scored))
-        progress.records_done(len(scored))
+        kept, letters = self._plan.split(scored)
+        rows, more_letters = self._plan.rows(kept) if kept is not None else ([], [])
+        for letter in letters + more_letters:
+            yield beam.pvalue.TaggedOutput(UNWRITABLE, letter)
+        if not rows:
+            return
+        self._predictions.inc(len(rows))
+        progress.records_done(len(rows))
         self._first_prediction.update(metrics.now_ms())
         if self._as_json_lines:
-            yield "\n".join(prediction_json_lines(scored))  # one element per batch: one line per record
+            yield json_lines(rows)  # one element per batch: one line per record
         else:
-            yield from prediction_rows(scored)
+            yield from rows
+
+
+class FormatRows(beam.PTransform):
+    """ScoredBatches in; rows out (JSON-lines strings or BigQuery rows), and dead letters for the
+    instances whose outputs cannot be written (NaN or infinite, not UTF-8, an included field that
+    does not fit its column)."""
+
+    def __init__(self, plan: RowPlan, as_json_lines: bool):
+        super().__init__()
+        self._plan = plan
+        self._as_json_lines = as_json_lines
+
+    def expand(self, scored):
+        formatted = scored | "Format" >> beam.ParDo(_FormatRowsFn(self._plan, self._as_json_lines)).with_outputs(
+            UNWRITABLE, main="rows"
+        )
+        return formatted.rows, formatted[UNWRITABLE]
 
 
 class _CountDeadLettersFn(beam.DoFn):
@@ -148,18 +165,14 @@ class _CountDeadLettersFn(beam.DoFn):
 
 
 class WritePredictionsText(beam.PTransform):
-    """Predictions as JSON lines in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
+    """Predictions (JSON-lines strings) in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
 
     def __init__(self, prefix: str):
         super().__init__()
         self._prefix = prefix
 
-    def expand(self, scored):
-        return (
-            scored
-            | "Format" >> beam.ParDo(_FormatPredictionsFn(as_json_lines=True))
-            | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
-        )
+    def expand(self, lines):
+        return lines | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
 
 
 class WriteDeadLettersText(beam.PTransform):
@@ -189,20 +202,16 @@ def _write_table(table: str, schema: dict, project: str | None) -> WriteToBigQue
 
 
 class WritePredictionsBigQuery(beam.PTransform):
-    """Predictions into a table created if needed and truncated on write (batch file loads)."""
+    """Predictions (rows) into a table created if needed and truncated on write (batch file loads)."""
 
-    def __init__(self, table: str, num_classes: int, project: str | None = None):
+    def __init__(self, table: str, schema: dict, project: str | None = None):
         super().__init__()
         self._table = table
-        self._num_classes = num_classes
+        self._schema = schema
         self._project = project
 
-    def expand(self, scored):
-        return (
-            scored
-            | "Format" >> beam.ParDo(_FormatPredictionsFn(as_json_lines=False))
-            | "Write table" >> _write_table(self._table, prediction_schema(self._num_classes), self._project)
-        )
+    def expand(self, rows):
+        return rows | "Write table" >> _write_table(self._table, self._schema, self._project)
 
 
 class WriteDeadLettersBigQuery(beam.PTransform):

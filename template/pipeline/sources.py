@@ -1,8 +1,8 @@
-"""Sources: PTransforms that turn an input into batches of RawRecords, knowing nothing of models.
+"""Sources: PTransforms that turn an input into batches of records, knowing nothing of models.
 
-Every source returns (batches, dead_letters): lists of at most `batch_size` records, so that
-everything downstream works a batch at a time, and the rows a source itself must reject
-(a BigQuery row with a NULL field has no text line to hand to the parser).
+Every source returns (batches, dead_letters): RecordBatches (files) or RowBatches (tables) of at
+most `batch_size` records, so that everything downstream works a batch at a time, and dead
+letters for what a source itself finds damaged (a truncated file, a short table read).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import TypeVar
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.tfrecordio import _TFRecordUtil
 
 from pipeline import metrics, progress
+from pipeline.batches import RecordBatch, RowBatch
+from pipeline.formats import CSV, TFRECORD
 from pipeline.input_files import DamagedInput, open_input
-from pipeline.records import DeadLetter, RawRecord, Reason, row_to_record, utc_now
+from pipeline.records import DeadLetter, Reason, utc_now
 
 _DEAD = "dead_letters"
 _READ_CHUNK_BYTES = 1 << 22
@@ -67,21 +70,34 @@ def prefetched(items: Iterable[_T], depth: int = _PREFETCH_BATCHES) -> Iterator[
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
-def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[list[RawRecord] | DeadLetter]:
-    """The lines of one file as bytes, in lists of `batch_size` records; a DeadLetter last if the
+def _damage_letter(origin: str, damage: DamagedInput, cut: bytes = b"") -> DeadLetter:
+    return DeadLetter(origin, cut, damage.reason, str(damage)[:2000], timestamp=utc_now())
+
+
+def read_line_batches(
+    readable: fileio.ReadableFile, batch_size: int, header: bool = False
+) -> Iterator[RecordBatch | DeadLetter]:
+    """The lines of one file as bytes, in batches of `batch_size` records; a DeadLetter last if the
     file turns out to be damaged.
 
     Bytes, not text, so that a line that is not UTF-8 becomes a dead letter rather than a
-    failed job. Lines end at b'\\n' (a '\\r' before it is stripped by the parser), a UTF-8 byte-order
-    mark at the start of the file is dropped as Windows tools write it, and a last line without
-    a newline is still a record. Compression is detected from the file name and checked: the
-    records before damage are read, the damage itself (with the partial line it cut) is one
+    failed job. Lines end at b'\\n' (a '\\r' before it is stripped by the decoders), a UTF-8
+    byte-order mark at the start of the file is dropped as Windows tools write it, and a last
+    line without a newline is still a record. With `header`, the first line names the columns
+    and rides along with every batch. Compression is detected from the file name and checked:
+    the records before damage are read, the damage itself (with the partial line it cut) is one
     dead letter, and nothing after it is passed off as the file's end.
     """
     origin = readable.metadata.path
-    batch: list[RawRecord] = []
+    lines_seen = 0  # line number of the last line split off
+    batch: list[bytes] = []
+    header_line: bytes | None = None
     remainder = b""
     damage: DamagedInput | None = None
+
+    def emit(lines: list[bytes]) -> RecordBatch:
+        return RecordBatch(origin, lines_seen - len(lines) + 1, lines, header_line)
+
     with open_input(origin, on_bytes=progress.bytes_read) as handle:
         first = True
         while True:
@@ -96,28 +112,75 @@ def read_line_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterato
                 chunk, first = chunk.removeprefix(_BYTE_ORDER_MARK), False
             lines = (remainder + chunk).split(b"\n")
             remainder = lines.pop()
+            if header and header_line is None and lines:
+                header_line, lines = lines[0], lines[1:]
+                lines_seen += 1
             for line in lines:
-                batch.append(RawRecord(origin, line))
+                batch.append(line)
+                lines_seen += 1
                 if len(batch) == batch_size:
-                    yield batch
+                    yield emit(batch)
                     batch = []
     if remainder and damage is None:
-        batch.append(RawRecord(origin, remainder))
+        if header and header_line is None:
+            header_line = remainder
+        else:
+            batch.append(remainder)
+        lines_seen += 1
     if batch:
-        yield batch
+        yield emit(batch)
     if damage is not None:
-        yield DeadLetter(origin, remainder, damage.reason, str(damage)[:2000], timestamp=utc_now())
+        yield _damage_letter(origin, damage, remainder)
 
 
-class _ReadLineBatchesFn(beam.DoFn):
-    """Batches of lines of each file, read ahead in a thread; a damaged file's dead letter beside them."""
+def read_tfrecord_batches(readable: fileio.ReadableFile, batch_size: int) -> Iterator[RecordBatch | DeadLetter]:
+    """The records of one TFRecord file (gzip or not, by name), in batches, each record's length and
+    data checked against their CRC-32C by Beam's reader; damage ends the file in one dead letter."""
+    origin = readable.metadata.path
+    batch: list[bytes] = []
+    index = 0
+    with open_input(origin, on_bytes=progress.bytes_read) as handle:
+        while True:
+            try:
+                record = _TFRecordUtil.read_record(handle)
+            except DamagedInput as damage:
+                letter = _damage_letter(origin, damage)
+                break
+            except ValueError as error:  # a record cut short, or its CRC does not match
+                reason = Reason.TRUNCATED_INPUT if "Fewer than" in str(error) else Reason.CORRUPT_INPUT
+                problem = str(error).split(":")[0]
+                message = f"{origin}: record {index + len(batch)}: {problem}; the rest of the file was not read"
+                letter = DeadLetter(origin, b"", reason, message, timestamp=utc_now())
+                break
+            if record is None:
+                letter = None
+                break
+            batch.append(record)
+            if len(batch) == batch_size:
+                yield RecordBatch(origin, index, batch)
+                index += len(batch)
+                batch = []
+    if batch:
+        yield RecordBatch(origin, index, batch)
+    if letter is not None:
+        yield letter
 
-    def __init__(self, batch_size: int):
+
+class _ReadBatchesFn(beam.DoFn):
+    """Batches of the records of each file, read ahead in a thread; a damaged file's dead letter beside them."""
+
+    def __init__(self, record_format: str, batch_size: int):
+        self._record_format = record_format
         self._batch_size = batch_size
         self._records_read = metrics.counter(metrics.RECORDS_READ)
 
+    def _batches(self, readable: fileio.ReadableFile) -> Iterator[RecordBatch | DeadLetter]:
+        if self._record_format == TFRECORD:
+            return read_tfrecord_batches(readable, self._batch_size)
+        return read_line_batches(readable, self._batch_size, header=self._record_format == CSV)
+
     def process(self, readable: fileio.ReadableFile):
-        for item in prefetched(read_line_batches(readable, self._batch_size)):
+        for item in prefetched(self._batches(readable)):
             if isinstance(item, DeadLetter):
                 self._records_read.inc()  # the damaged rest of the file counts as one record that was read
                 yield beam.pvalue.TaggedOutput(_DEAD, item)
@@ -125,9 +188,51 @@ class _ReadLineBatchesFn(beam.DoFn):
                 yield item
 
 
-class ReadTextRecords(beam.PTransform):
-    """Lines of every file matching a pattern (local, gs://, gzip or not), in batches; damaged files
-    as dead letters."""
+class ReadFileRecords(beam.PTransform):
+    """Records of every file matching a pattern (local, gs://, compressed or not): lines, or TFRecord
+    records, in batches of one file each; damaged files as dead letters."""
+
+    def __init__(self, pattern: str, record_format: str, batch_size: int):
+        super().__init__()
+        self._pattern = pattern
+        self._record_format = record_format
+        self._batch_size = batch_size
+
+    def expand(self, begin):
+        read = (
+            begin
+            | "Match files" >> fileio.MatchFiles(self._pattern)
+            | "Open files" >> fileio.ReadMatches()
+            | "Read batches"
+            >> beam.ParDo(_ReadBatchesFn(self._record_format, self._batch_size)).with_outputs(_DEAD, main="batches")
+        )
+        return read.batches, read[_DEAD]
+
+
+class _ReadWholeFileFn(beam.DoFn):
+    """One file's bytes (decompressed when its name says so), or the dead letter of a damaged one."""
+
+    def __init__(self):
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, readable: fileio.ReadableFile):
+        path = readable.metadata.path
+        try:
+            with open_input(path, on_bytes=progress.bytes_read) as handle:
+                data = handle.read()
+        except DamagedInput as damage:
+            self._records_read.inc()
+            yield beam.pvalue.TaggedOutput(_DEAD, _damage_letter(path, damage))
+            return
+        yield path, data
+
+
+def _files_batch(files: list[tuple[str, bytes]]) -> RecordBatch:
+    return RecordBatch("", 0, [data for _, data in files], origins=tuple(path for path, _ in files))
+
+
+class ReadWholeFiles(beam.PTransform):
+    """Every file matching a pattern as one record, its path the record's origin, in batches."""
 
     def __init__(self, pattern: str, batch_size: int):
         super().__init__()
@@ -139,26 +244,14 @@ class ReadTextRecords(beam.PTransform):
             begin
             | "Match files" >> fileio.MatchFiles(self._pattern)
             | "Open files" >> fileio.ReadMatches()
-            | "Read line batches"
-            >> beam.ParDo(_ReadLineBatchesFn(self._batch_size)).with_outputs(_DEAD, main="batches")
+            | "Read files" >> beam.ParDo(_ReadWholeFileFn()).with_outputs(_DEAD, main="files")
         )
-        return read.batches, read[_DEAD]
-
-
-class _RowsToRecordsFn(beam.DoFn):
-    """Rows become text records; a row with a NULL field is read, and rejected, here."""
-
-    def __init__(self, origin: str):
-        self._origin = origin
-        self._records_read = metrics.counter(metrics.RECORDS_READ)
-
-    def process(self, row: dict):
-        outcome = row_to_record(row, self._origin)
-        if isinstance(outcome, DeadLetter):
-            self._records_read.inc()  # the parse step counts the rows that reach it
-            yield beam.pvalue.TaggedOutput(_DEAD, outcome)
-        else:
-            yield outcome
+        batches = (
+            read.files
+            | "Batch files" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            | "As record batches" >> beam.Map(_files_batch)
+        )
+        return batches, read[_DEAD]
 
 
 class _CheckRowCountFn(beam.DoFn):
@@ -180,8 +273,8 @@ class _CheckRowCountFn(beam.DoFn):
             yield DeadLetter(self._origin, b"", Reason.INCOMPLETE_READ, message, timestamp=utc_now())
 
 
-class ReadBigQueryRecords(beam.PTransform):
-    """Rows (key INTEGER, image STRING) of a table or query through the Storage Read API, in batches.
+class ReadTableRows(beam.PTransform):
+    """Rows of a table or query through the Storage Read API, in batches (RowBatch).
 
     For a table, the rows read are counted and compared with the count taken at launch.
     """
@@ -193,6 +286,7 @@ class ReadBigQueryRecords(beam.PTransform):
         query: str | None = None,
         project: str | None = None,
         expected_rows: int | None = None,
+        columns: tuple[str, ...] | None = None,
     ):
         super().__init__()
         if (table is None) == (query is None):
@@ -202,12 +296,16 @@ class ReadBigQueryRecords(beam.PTransform):
         self._query = query
         self._project = project
         self._expected_rows = expected_rows
+        self._columns = columns
 
     def expand(self, begin):
         method = beam.io.ReadFromBigQuery.Method.DIRECT_READ
         if self._table:
             read = beam.io.ReadFromBigQuery(
-                table=self._table, method=method, selected_fields=["key", "image"], project=self._project
+                table=self._table,
+                method=method,
+                selected_fields=list(self._columns) if self._columns else None,
+                project=self._project,
             )
             origin = self._table
         else:
@@ -216,15 +314,18 @@ class ReadBigQueryRecords(beam.PTransform):
             )
             origin = "query"
         rows = begin | "Read rows" >> read
-        split = rows | "As records" >> beam.ParDo(_RowsToRecordsFn(origin)).with_outputs(_DEAD, main="records")
-        batches = split.records | "Batch records" >> beam.BatchElements(
-            min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size
+        batches = (
+            rows
+            | "Batch rows"
+            >> beam.BatchElements(min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size)
+            | "As row batches" >> beam.Map(lambda batch: RowBatch(origin, list(batch)))
         )
+        no_dead_letters = begin | "No damage" >> beam.Create([]).with_output_types(DeadLetter)
         if self._expected_rows is None:
-            return batches, split[_DEAD]
+            return batches, no_dead_letters
         short = (
             rows
             | "Count rows" >> beam.combiners.Count.Globally()
             | "Check row count" >> beam.ParDo(_CheckRowCountFn(self._expected_rows, origin))
         )
-        return batches, (split[_DEAD], short) | "Gather source dead letters" >> beam.Flatten()
+        return batches, short

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from pipeline.options import LaunchError, first_line
-from pipeline.records import value_count
 
 _TABLE_SPEC = re.compile(
     r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"
@@ -36,9 +36,23 @@ def bigquery_client(project: str):
     return bigquery.Client(project=project)
 
 
-def check_input_table(spec: str, project: str | None) -> tuple[int | None, int | None]:
-    """The source table exists and has key INTEGER, image STRING; returns its first row's value count
-    and how many rows it holds now (the job checks that it reads as many)."""
+@dataclass(frozen=True)
+class TableInfo:
+    """What a launch learns of an input table or query: its columns, row count and first row."""
+
+    columns: dict[str, str]  # name -> BigQuery type (REPEATED columns as ARRAY<type>)
+    rows: int | None = None  # a table's row count now (the job checks that it reads as many)
+    first_row: dict | None = None
+
+
+def _columns(schema) -> dict[str, str]:
+    return {
+        field.name: (f"ARRAY<{field.field_type}>" if field.mode == "REPEATED" else field.field_type) for field in schema
+    }
+
+
+def describe_table(spec: str, project: str | None) -> TableInfo:
+    """The source table exists: its columns, rows, and its first row."""
     from google.api_core import exceptions
 
     table_project, dataset, table_id = table_parts("--input", spec, project)
@@ -49,24 +63,15 @@ def check_input_table(spec: str, project: str | None) -> tuple[int | None, int |
         raise LaunchError(f"--input={spec}: no such BigQuery table") from None
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"--input={spec}: cannot read the table: {first_line(error)}") from None
-    _check_columns(f"--input={spec}: the table", table.schema)
-    columns = {field.name: field for field in table.schema}
+    columns = _columns(table.schema)
     try:
-        rows = list(client.list_rows(table, selected_fields=[columns["image"]], max_results=1))
+        rows = list(client.list_rows(table, max_results=1))
     except exceptions.GoogleAPIError:
-        return None, table.num_rows  # the width check is a courtesy; the job itself will say what is wrong
-    image = rows[0]["image"] if rows else None
-    return (None if image is None else value_count(f"0:{image}".encode())), table.num_rows
+        rows = []  # the first-row check is a courtesy; the job itself will say what is wrong
+    return TableInfo(columns, table.num_rows, dict(rows[0].items()) if rows else None)
 
 
-def _check_columns(what: str, schema) -> None:
-    kinds = {field.name: field.field_type for field in schema}
-    if kinds.get("key") not in ("INTEGER", "INT64") or kinds.get("image") != "STRING":
-        found = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
-        raise LaunchError(f"{what} needs columns key INTEGER and image STRING; it has {found}")
-
-
-def check_input_query(query: str, project: str | None) -> None:
+def describe_query(query: str, project: str | None) -> TableInfo:
     """A dry run (free, nothing read) proves the query valid and shows the columns it returns."""
     from google.api_core import exceptions
     from google.cloud import bigquery
@@ -78,7 +83,7 @@ def check_input_query(query: str, project: str | None) -> None:
         job = bigquery_client(project).query(query, job_config=config)
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"--query: BigQuery refuses it: {first_line(error)}") from None
-    _check_columns("--query: the query's result", job.schema or ())
+    return TableInfo(_columns(job.schema or ()))
 
 
 def check_output_dataset(flag: str, spec: str, project: str | None) -> None:

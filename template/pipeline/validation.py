@@ -11,17 +11,24 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.environment import is_local
-from pipeline.file_checks import check_writable, first_record_width, matching_files
+from pipeline.batches import RecordBatch, RowBatch
+from pipeline.decoders import decoder_for
+from pipeline.environment import gpu_workers, is_local
+from pipeline.file_checks import check_writable, first_batch, matching_files
+from pipeline.formats import AUTO, FORMATS, KEY_VALUES, format_of_name
+from pipeline.instances import Feeding
 from pipeline.model_files import ModelError, locate_model
-from pipeline.models import check_predicts, load_model
+from pipeline.models import LoadedModel, load_model, predict_checked
 from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind, first_line
+from pipeline.record_checks import RecordPlan, plan_for_files, plan_for_table
+from pipeline.rows import RowPlan
 from pipeline.signatures import ModelSignature, read_signature
 from pipeline.table_checks import (
-    check_input_query,
-    check_input_table,
+    TableInfo,
     check_output_dataset,
     check_table_spec,
+    describe_query,
+    describe_table,
     is_table_spec,
 )
 
@@ -43,9 +50,15 @@ class JobConfig:
     batch_size: int
     signature: ModelSignature
     project: str | None
+    record_format: str | None  # of file inputs: key_values, jsonl, csv, tfrecord, files
+    decoding: str  # the decoder: a file format, or one for table rows
+    feeding: Feeding
+    rows: RowPlan
+    input_columns: tuple[str, ...] | None = None  # table columns to read
     model_load_s: float = 0.0
     input_rows: int | None = None  # rows of an input table at launch: fewer read is a dead letter
     input_bytes: int | None = None  # size of the input files at launch, for progress
+    gpu_count: int = 0  # GPUs per worker: one shared model copy each
 
 
 def _require(value: str | None, flag: str, what: str) -> str:
@@ -76,9 +89,20 @@ class _Input:
     source: str  # 'text' or 'bigquery'
     spec: str | None  # file pattern or table
     query: str | None
-    width: int | None = None  # value count of the first record, if it could be seen
-    rows: int | None = None  # rows of a table
+    record_format: str | None = None
+    first: RecordBatch | None = None  # the first records of the first readable file
+    table: TableInfo | None = None
     size_bytes: int | None = None  # of the input files, as stored
+
+
+def _record_format(params, pattern: str, files: list) -> str:
+    value = str(params.format or AUTO).strip().lower()
+    if value not in (AUTO, *FORMATS):
+        raise LaunchError(f"--format={params.format}: must be one of {AUTO}, {', '.join(FORMATS)}")
+    if value != AUTO:
+        return value
+    named = format_of_name(pattern)
+    return named if named != KEY_VALUES or not files else format_of_name(files[0].path)
 
 
 def _check_input(params, project: str | None, local_runner: bool) -> _Input:
@@ -90,15 +114,18 @@ def _check_input(params, project: str | None, local_runner: bool) -> _Input:
         pattern = _require(params.input, "--input", "a file pattern such as gs://bucket/images*.txt.gz")
         _check_readable_by_workers("--input", pattern, local_runner)
         files = matching_files(pattern)
-        width = first_record_width([metadata.path for metadata in files])
-        return _Input(source, pattern, None, width, size_bytes=sum(metadata.size_in_bytes for metadata in files))
+        record_format = _record_format(params, pattern, files)
+        first = first_batch(files, record_format)
+        size = sum(metadata.size_in_bytes for metadata in files)
+        return _Input(source, pattern, None, record_format, first, size_bytes=size)
+    if str(params.format or AUTO).strip().lower() != AUTO:
+        raise LaunchError("--format applies only to file inputs (source=text); a table's columns are fed by name")
     if query:
         if params.input:
             raise LaunchError("--input and --query are both set; give one of them for source=bigquery")
-        check_input_query(query, project)
-        return _Input(source, None, query)
+        return _Input(source, None, query, table=describe_query(query, project))
     table = check_table_spec("--input", _require(params.input, "--input", "a table project:dataset.table"))
-    return _Input(source, table, None, *check_input_table(table, project))
+    return _Input(source, table, None, table=describe_table(table, project))
 
 
 def _check_text_location(flag: str, location: str, local_runner: bool) -> None:
@@ -139,38 +166,55 @@ def _check_outputs(params, sink: str, output: str, cloud: GoogleCloudOptions, lo
     return dead_letter, dead_letter_kind
 
 
-def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature, float]:
-    """The model's signature, and how long loading the model took (0 when it was not loaded).
+def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature, LoadedModel | None, float]:
+    """The model's signature, the model itself on a local run, and how long loading it took.
 
-    A local run loads the model here, checks that it predicts, and its workers (in this very
-    process) reuse it. A remote launch reads only the signature, never the weights: the
-    launcher VM need not copy and load a model of many gigabytes that only workers use.
+    A local run loads the model here, and its workers (in this very process) reuse it. A remote
+    launch reads only the signature, never the weights: the launcher VM need not copy and load a
+    model of many gigabytes that only workers use.
     """
     _check_readable_by_workers("--model", model_path, local_runner)
     try:
         location = locate_model(model_path)  # a wrong path is told without importing TensorFlow
         signature = read_signature(location)
-        signature.check_seed_records()
         if not local_runner:
-            return signature, 0.0
+            return signature, None, 0.0
         started = time.perf_counter()
         model = load_model(model_path, location)
-        load_s = time.perf_counter() - started
-        check_predicts(model, model_path)
+        return signature, model, time.perf_counter() - started
     except ModelError as error:
         raise LaunchError(str(error)) from None
     except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
         raise LaunchError(f"--model={model_path}: cannot load the model: {first_line(error)}") from None
-    return model.signature, load_s
 
 
-def _check_width(signature: ModelSignature, model_path: str, input_width: int | None) -> None:
-    if input_width is not None and input_width != signature.width:
-        raise LaunchError(
-            f"--model={model_path}: takes {signature.width} values per record (input shape "
-            f"{signature.input_shape}), but the first record of --input has {input_width}; "
-            "check that the model and the data belong together"
-        )
+def _plan(checked: _Input, signature: ModelSignature, params) -> RecordPlan:
+    key_field = str(params.key_field or "key").strip()
+    included = tuple(name.strip() for name in str(params.included_fields or "").split(",") if name.strip())
+    if checked.source == "text":
+        return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input")
+    what = f"--input={checked.spec}: the table" if checked.spec else "--query: the query's result"
+    return plan_for_table(signature, checked.table, key_field, included, what)
+
+
+def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
+    """On a local run, the model predicts the first records: a model that cannot (an op that fails, an
+    output of the wrong shape) is refused at launch instead of failing every batch."""
+    first = (
+        checked.first
+        if checked.source == "text"
+        else (RowBatch("table", [checked.table.first_row]) if checked.table and checked.table.first_row else None)
+    )
+    if first is None or not len(first):
+        return
+    decoded = decoder_for(plan.decoding, plan.feeding).decode(first)
+    if not decoded.instances:
+        return
+    names = tuple(spec.name for spec in plan.rows.outputs)
+    try:
+        predict_checked(model, decoded.instances[0].features, names)
+    except Exception as error:  # whatever the model raises
+        raise LaunchError(f"--model={model_path}: the model fails on the first records: {first_line(error)}") from None
 
 
 def validate(options: PipelineOptions) -> JobConfig:
@@ -178,15 +222,17 @@ def validate(options: PipelineOptions) -> JobConfig:
     params = options.view_as(BatchPredictionOptions)
     cloud = options.view_as(GoogleCloudOptions)
     batch_size = _batch_size(params.batch_size)
-    sink_value = params.sink
     output = _require(params.output, "--output", "a file prefix for sink=text or a table for sink=bigquery")
-    model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint prefix")
+    model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint")
     local_runner = is_local(options)
+    gpu_count = 0 if local_runner else gpu_workers(options)
     checked = _check_input(params, cloud.project, local_runner)
-    sink = canonical_kind("sink", sink_value) if sink_value else checked.source
+    sink = canonical_kind("sink", params.sink) if params.sink else checked.source
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner)
-    signature, model_load_s = _load_signature(model_path, local_runner)
-    _check_width(signature, model_path, checked.width)
+    signature, model, model_load_s = _load_signature(model_path, local_runner)
+    plan = _plan(checked, signature, params)
+    if model is not None:
+        _check_predicts(model, plan, checked, model_path)
     return JobConfig(
         source=checked.source,
         input=checked.spec,
@@ -199,7 +245,13 @@ def validate(options: PipelineOptions) -> JobConfig:
         batch_size=batch_size,
         signature=signature,
         project=cloud.project,
+        record_format=checked.record_format,
+        decoding=plan.decoding,
+        feeding=plan.feeding,
+        rows=plan.rows,
+        input_columns=plan.columns,
         model_load_s=model_load_s,
-        input_rows=checked.rows,
+        input_rows=checked.table.rows if checked.table else None,
         input_bytes=checked.size_bytes,
+        gpu_count=gpu_count,
     )

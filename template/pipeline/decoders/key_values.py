@@ -1,0 +1,48 @@
+"""The 2017 sample's `key:v0,v1,...` lines (and its `key INTEGER, image STRING` table rows): the
+fast path, parsed a batch at a time by `records.parse_lines`."""
+
+from __future__ import annotations
+
+from pipeline.batches import InstanceBatch, RecordBatch, RowBatch
+from pipeline.decoders.base import Decoded, dead_letters
+from pipeline.instances import Feeding, key_feed
+from pipeline.records import Rejection, parse_lines, row_to_line
+
+
+class KeyValuesDecoder:
+    """Lines into one float input of a fully known shape (and the keys, where the model takes them)."""
+
+    def __init__(self, feeding: Feeding):
+        (self._image,) = feeding.inputs
+        self._width = self._image.size
+        self._key_input = feeding.key_input
+
+    def decode(self, batch: RecordBatch) -> Decoded:
+        parsed = parse_lines(batch.payloads, self._width)
+        rejected = dead_letters(batch, parsed.rejections)
+        if not len(parsed.keys):
+            return Decoded([], rejected)
+        images = parsed.images.reshape(-1, *self._image.shape)
+        features = {self._image.name: images if images.dtype == self._image.dtype else images.astype(self._image.dtype)}
+        if self._key_input is not None:
+            features[self._key_input.name] = key_feed(parsed.keys, self._key_input)
+        return Decoded([InstanceBatch(parsed.keys, features, batch, parsed.positions)], rejected)
+
+
+class KeyValuesRowsDecoder:
+    """`key INTEGER, image STRING` rows, decoded as the lines they were loaded from."""
+
+    def __init__(self, feeding: Feeding):
+        self._lines = KeyValuesDecoder(feeding)
+        self._key_column = feeding.key_field
+
+    def decode(self, batch: RowBatch) -> Decoded:
+        lines, null_rows = [], []
+        for position, row in enumerate(batch.rows):
+            line = row_to_line(row, self._key_column)
+            if isinstance(line, Rejection):
+                null_rows.append((position, line))
+            else:
+                lines.append(line)
+        decoded = self._lines.decode(RecordBatch(batch.origin, 0, lines)) if lines else Decoded()
+        return Decoded(decoded.instances, dead_letters(batch, null_rows) + decoded.dead_letters)
