@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 DEMO_OUT := build/demo
 
-.PHONY: demo test lint unit bench bench-launch soak audit lock sample-model metadata clean
+.PHONY: demo test lint unit bench bench-launch soak audit lock sample-model sample-penguins sample-png metadata clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,16 @@ lock:
 sample-model: $(RUNTIME)
 	rm -rf samples/model
 	$(PY) scripts/train_sample_model.py
+
+# The penguins table (from the palmerpenguins package, a dev dependency) and its classifier.
+sample-penguins: $(DEV)
+	rm -rf samples/penguins/model
+	$(PY) scripts/train_penguins_model.py
+
+# 200 held-out digits as PNG files and samples/model behind a PNG decoder (no retraining).
+sample-png: $(RUNTIME)
+	rm -rf samples/png/model samples/png/digits
+	$(PY) scripts/make_png_sample.py
 
 metadata: $(RUNTIME)
 	$(PY) scripts/template_metadata.py --write
