@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "template"))
 
 import tensorflow as tf
 
-from pipeline.records import RawRecord, parse_batch
+from pipeline.records import parse_lines
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024)
 
@@ -36,8 +36,7 @@ def rate(serve, images, batch_size: int) -> float:
 def main() -> int:
     input_path, model_path = sys.argv[1:3]
     with gzip.open(input_path, "rb") as handle:
-        records = [RawRecord(input_path, line) for line in handle.read().splitlines()]
-    images = parse_batch(records, 784).batch.images.reshape(-1, 28, 28, 1)
+        images = parse_lines(handle.read().splitlines(), 784).images.reshape(-1, 28, 28, 1)
     load_started = time.time()
     serve = tf.saved_model.load(model_path).signatures["serving_default"]
     model_load_s = time.time() - load_started

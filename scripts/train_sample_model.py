@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline.evaluate import read_labels  # noqa: E402
-from pipeline.records import RawRecord, parse_batch  # noqa: E402
+from pipeline.records import parse_lines  # noqa: E402
 
 TRAIN_KEYS = range(0, 8000)
 HELD_OUT_KEYS = range(8000, 10000)
@@ -31,11 +31,10 @@ SEED = 2017
 
 def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(path, "rb") as handle:
-        records = [RawRecord(str(path), line) for line in handle.read().splitlines()]
-    parsed = parse_batch(records, 784)
-    if parsed.dead_letters or parsed.batch is None:
-        raise SystemExit(f"{path}: {len(parsed.dead_letters)} unreadable lines")
-    return parsed.batch.keys, parsed.batch.images
+        parsed = parse_lines(handle.read().splitlines(), 784)
+    if parsed.rejections or not len(parsed.keys):
+        raise SystemExit(f"{path}: {len(parsed.rejections)} unreadable lines")
+    return parsed.keys, parsed.images
 
 
 def seed_cnn() -> keras.Model:

@@ -161,3 +161,78 @@ def keras_mnist_like(path: Path) -> Path:
     scores = keras.layers.Dense(10, activation="softmax", name="scores")(keras.layers.Flatten()(inputs))
     keras.Model(inputs, scores).save(path)
     return path
+
+
+def multi_input_saved_model(path: Path) -> Path:
+    """A SavedModel fed by name with inputs of several dtypes and a None dimension, and several outputs:
+
+    inputs  features float32 (None, 3), count int64 (None,), tag string (None,), sequence float32 (None, None)
+    outputs score float32 (None,)       = sum(features) * count + sum(sequence)   (a regression output)
+            label string (None,)        = tag, upper-cased
+            stats float32 (None, 2)     = [len(sequence), max(features)]
+    `multi_input_reference` computes the same in NumPy.
+    """
+    import tensorflow as tf
+
+    module = tf.Module()
+    spec = [
+        tf.TensorSpec([None, 3], tf.float32, name="features"),
+        tf.TensorSpec([None], tf.int64, name="count"),
+        tf.TensorSpec([None], tf.string, name="tag"),
+        tf.TensorSpec([None, None], tf.float32, name="sequence"),
+    ]
+
+    @tf.function(input_signature=spec)
+    def serve(features, count, tag, sequence):
+        total = tf.reduce_sum(features, axis=1) * tf.cast(count, tf.float32) + tf.reduce_sum(sequence, axis=1)
+        length = tf.cast(tf.fill([tf.shape(sequence)[0]], tf.shape(sequence)[1]), tf.float32)
+        return {
+            "score": total,
+            "label": tf.strings.upper(tag),
+            "stats": tf.stack([length, tf.reduce_max(features, axis=1)], axis=1),
+        }
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path
+
+
+def multi_input_reference(features, count, tag, sequence) -> dict:
+    features = np.asarray(features, dtype=np.float32)
+    sequence = np.asarray(sequence, dtype=np.float32)
+    return {
+        "score": float(np.float32(features.sum() * np.float32(count) + sequence.sum())),
+        "label": tag.upper(),
+        "stats": [float(len(sequence)), float(features.max())],
+    }
+
+
+def example_parsing_saved_model(path: Path) -> Path:
+    """A SavedModel of the TFX / Estimator export convention: one tf.string input of serialized
+    tf.train.Examples (feature `x`: 2 floats), parsed in the graph; output `total` float32 (None,) = sum(x)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples):
+        parsed = tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([2], tf.float32)})
+        return {"total": tf.reduce_sum(parsed["x"], axis=1)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path
+
+
+def serialized_example(x: list[float], **features: int | bytes) -> bytes:
+    """A tf.train.Example with float feature `x` and int64 / bytes features by name."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    example.features.feature["x"].float_list.value.extend(x)
+    for name, value in features.items():
+        if isinstance(value, bytes):
+            example.features.feature[name].bytes_list.value.append(value)
+        else:
+            example.features.feature[name].int64_list.value.append(value)
+    return example.SerializeToString()

@@ -7,6 +7,7 @@ which points the real client libraries at them. Nothing here mocks a client.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import zlib
@@ -16,7 +17,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from main import run
-from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL
+from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL, SAMPLES
 from tests.emulators import CloudEmulators
 
 pytestmark = pytest.mark.emulators
@@ -243,10 +244,10 @@ def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table
     from pipeline import table_checks, validation
 
     def counted_more(spec, project):
-        width, rows = table_checks.check_input_table(spec, project)
-        return width, rows + 3
+        info = table_checks.describe_table(spec, project)
+        return dataclasses.replace(info, rows=info.rows + 3)
 
-    monkeypatch.setattr(validation, "check_input_table", counted_more)
+    monkeypatch.setattr(validation, "describe_table", counted_more)
     output = tmp_path / "p"
     launch(
         emu, "--source=bq", f"--input={images_table}", "--sink=text", f"--output={output}", f"--model={SAMPLE_MODEL}"
@@ -312,8 +313,13 @@ def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(e
     [
         (["--source=bigquery", "--input=mnist.nope"], "error: --input=mnist.nope: no such BigQuery table"),
         (
-            ["--source=bigquery", "--input=mnist.wrong_columns"],
-            "error: --input=mnist.wrong_columns: the table needs columns key INTEGER and image STRING",
+            ["--source=bigquery", "--input=mnist.wrong_columns", "--sink=text"],
+            "error: --input=mnist.wrong_columns: the table has no column 'key' to key the predictions; set --key_field",
+        ),
+        (
+            ["--source=bigquery", "--input=mnist.wrong_columns", "--sink=text", "--key_field=id"],
+            "error: --input=mnist.wrong_columns: the table lacks the model's input(s) image; it has pixels, which the "
+            "model does not take",
         ),
         (["--sink=bigquery", "--output=nodataset.predict"], "does not exist; create it first"),
         (
@@ -330,7 +336,11 @@ def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(e
         ),
         (
             ["--source=bigquery", "--input=", "--query=SELECT id, pixels FROM mnist.wrong_columns", "--sink=text"],
-            "error: --query: the query's result needs columns key INTEGER and image STRING; it has id INTEGER",
+            "error: --query: the query's result has no column 'key' to key the predictions",
+        ),
+        (
+            ["--source=bigquery", "--input=mnist.images", "--format=csv", "--sink=text"],
+            "error: --format applies only to file inputs (source=text)",
         ),
     ],
 )
@@ -343,3 +353,122 @@ def test_bigquery_launch_mistakes_are_one_line(emu, bq, images_uri, capfd, args,
     assert run([*emu.beam_options(), *argv]) == 2
     err = capfd.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def format_models(tmp_path_factory) -> dict:
+    from tests.model_factories import example_parsing_saved_model, multi_input_saved_model
+
+    folder = tmp_path_factory.mktemp("format-models")
+    return {"multi": multi_input_saved_model(folder / "multi"), "examples": example_parsing_saved_model(folder / "ex")}
+
+
+def format_inputs(folder, format_models) -> dict:
+    """(input args, model, expected schema fields, rows) for each file format."""
+    import tensorflow as tf
+
+    from tests.model_factories import serialized_example
+
+    records = [
+        {"key": k, "features": [1.0, 2.0, k], "count": 2, "tag": f"t{k}", "sequence": [0.5] * (1 + k % 2)}
+        for k in range(6)
+    ]
+    (folder / "in.jsonl").write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    with tf.io.TFRecordWriter(str(folder / "in.tfrecord")) as writer:
+        for key in range(5):
+            writer.write(serialized_example([key, 1.0], id=key))
+    return {
+        "jsonl": (
+            [f"--input={folder / 'in.jsonl'}", f"--model={format_models['multi']}"],
+            [
+                ("key", "INTEGER", "REQUIRED"),
+                ("label", "STRING", "REQUIRED"),
+                ("score", "FLOAT", "REQUIRED"),
+                ("stats", "FLOAT", "REPEATED"),
+            ],
+            6,
+        ),
+        "csv": (
+            [
+                f"--input={SAMPLES / 'penguins/penguins.csv'}",
+                f"--model={SAMPLES / 'penguins/model'}",
+                "--included_fields=island",
+            ],
+            [
+                ("key", "INTEGER", "REQUIRED"),
+                ("probabilities", "FLOAT", "REPEATED"),
+                ("species", "STRING", "REQUIRED"),
+                ("island", "STRING", "NULLABLE"),
+            ],
+            333,
+        ),
+        "tfrecord": (
+            [f"--input={folder / 'in.tfrecord'}", f"--model={format_models['examples']}", "--key_field=id"],
+            [("id", "INTEGER", "REQUIRED"), ("total", "FLOAT", "REQUIRED")],
+            5,
+        ),
+        "files": (
+            [f"--input={SAMPLES / 'png/digits'}/81[0-1]?.png", f"--model={SAMPLES / 'png/model'}"],
+            [("key", "STRING", "REQUIRED"), ("prediction", "INTEGER", "REQUIRED"), ("confidence", "FLOAT", "REQUIRED")]
+            + [(f"pred{index}", "FLOAT", "REQUIRED") for index in range(10)],
+            20,
+        ),
+    }
+
+
+@pytest.mark.parametrize("record_format", ["jsonl", "csv", "tfrecord", "files"])
+def test_every_file_format_to_bigquery_gets_a_schema_from_the_signature(
+    emu, bq, tmp_path, format_models, record_format
+):
+    args, fields, count = format_inputs(tmp_path, format_models)[record_format]
+    table = f"{DATASET}.by_format_{record_format}"
+    launch(emu, *args, "--sink=bigquery", f"--output={table}")
+    schema = bq.get_table(f"{emu.project}.{table}").schema
+    assert [(field.name, field.field_type, field.mode) for field in schema] == fields
+    assert scalar(bq, f"SELECT COUNT(*) FROM {table}") == count
+    assert not list(bq.list_tables(DATASET)) or f"by_format_{record_format}_error_records" not in {
+        item.table_id for item in bq.list_tables(DATASET)
+    }  # no dead letters: no load job, no error table
+
+
+def test_a_table_of_named_columns_feeds_a_model_by_name_to_text_and_to_bigquery(emu, bq, tmp_path):
+    from google.cloud import bigquery
+
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        autodetect=False,
+        write_disposition="WRITE_TRUNCATE",
+        schema=[
+            bigquery.SchemaField(name, kind)
+            for name, kind in [
+                ("key", "INTEGER"),
+                ("island", "STRING"),
+                ("bill_length_mm", "FLOAT"),
+                ("bill_depth_mm", "FLOAT"),
+                ("flipper_length_mm", "FLOAT"),
+                ("body_mass_g", "FLOAT"),
+                ("sex", "STRING"),
+                ("species", "STRING"),
+            ]
+        ],
+    )
+    with open(SAMPLES / "penguins/penguins.csv", "rb") as handle:
+        bq.load_table_from_file(handle, f"{DATASET}.penguins", job_config=config).result()
+    args = [
+        "--source=bigquery",
+        f"--input={DATASET}.penguins",
+        f"--model={SAMPLES / 'penguins/model'}",
+        "--included_fields=species",
+    ]
+    with pytest.raises(AssertionError):  # species is a model output too: one line at launch
+        launch(emu, *args, "--sink=text", f"--output={tmp_path / 'p'}")
+    args[-1] = "--included_fields=island"
+    launch(emu, *args, "--sink=text", f"--output={tmp_path / 'p'}")
+    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    assert len(predictions) == 333 and {"key", "probabilities", "species", "island"} == set(predictions[0])
+    launch(emu, *args, "--sink=bigquery", f"--output={DATASET}.penguin_predictions")
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.penguin_predictions") == 333
+    truth = {row["key"]: row["species"] for row in rows(bq, f"SELECT key, species FROM {DATASET}.penguins")}
+    predicted = rows(bq, f"SELECT key, species FROM {DATASET}.penguin_predictions")
+    assert sum(truth[row["key"]] == row["species"] for row in predicted) >= 0.9 * 333

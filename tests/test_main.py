@@ -113,7 +113,10 @@ def test_a_model_that_cannot_predict_is_refused_at_launch(tmp_path, capfd):
     source.write_text("1:" + ",".join(["0.5"] * WIDTH) + "\n")
     assert run(replace(good_args(tmp_path), input=str(source), model=str(model))) == 2
     err = capfd.readouterr().err.strip()
-    assert err.startswith(f"error: --model={model}: the model also requires input 'scale'"), err
+    assert err.startswith(
+        f"error: --model={model}: key:v0,v1,... records feed one input, but the model takes image, scale"
+    ), err
+    assert "JSON Lines or CSV" in err
     assert len(err.splitlines()) == 1
 
 

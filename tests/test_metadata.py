@@ -27,6 +27,9 @@ ACCEPTED = {
     "model": ["gs://my-bucket/model", "gs://my-bucket/model.keras", "gs://my-bucket/legacy/export"],
     "dead_letter": ["gs://my-bucket/rejected", "mnist.rejected"],
     "batch_size": ["1", "256", "8192"],
+    "format": ["auto", "key_values", "jsonl", "csv", "tfrecord", "files"],
+    "key_field": ["key", "id", "row_id"],
+    "included_fields": ["species", "island,sex", "a_1,b"],
 }
 REFUSED = {
     "source": ["parquet", "TEXT ", ""],
@@ -36,6 +39,9 @@ REFUSED = {
     "model": ["s3://bucket/model", "/local/only", "gs://"],
     "dead_letter": ["ftp://host/x"],
     "batch_size": ["0", "-5", "ten", "1.5", ""],
+    "format": ["parquet", "JSONL ", ""],
+    "key_field": ["", "two words", "1st"],
+    "included_fields": ["a,,b", "a, b", ",a"],
 }
 
 

@@ -146,6 +146,10 @@ class Tf1Checkpoint:
         return {name: np.asarray(value) for name, value in self._session.run(self._outputs, feed_dict=feed).items()}
 
 
+class OutputMismatch(ValueError):
+    """The model's outputs do not match its signature: a missing output, or not one row per instance."""
+
+
 def predict_checked(
     model: LoadedModel, features: dict[str, np.ndarray], names: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
@@ -154,10 +158,10 @@ def predict_checked(
     outputs = model.predict(features)
     missing = [name for name in names if name not in outputs]
     if missing:
-        raise ValueError(f"the model returned no output {missing} (it returned {sorted(outputs)})")
+        raise OutputMismatch(f"the model returned no output {missing} (it returned {sorted(outputs)})")
     for name in names:
         if outputs[name].shape[:1] != (count,):
-            raise ValueError(f"output '{name}' has shape {outputs[name].shape} for a batch of {count}")
+            raise OutputMismatch(f"output '{name}' has shape {outputs[name].shape} for a batch of {count}")
     return {name: outputs[name] for name in names}
 
 

@@ -104,9 +104,9 @@ def plan_for_files(
         else:
             feeding = named_feeding(signature, key_field, key_kind, included)
             if fields and record_format == CSV:
-                check_fields(feeding, header_columns(first.header) or [], f"{input_flag}: the CSV header")
+                check_fields(feeding, header_columns(first.header) or [], f"{input_flag}={first.origin}: the header")
             elif fields:
-                check_fields(feeding, list(fields), f"{input_flag}: the first record")
+                check_fields(feeding, list(fields), f"{input_flag}={first.origin}: the first record")
         plan = RecordPlan(record_format, feeding, row_plan(signature, feeding, types))
     except ModelError as error:
         raise LaunchError(str(error)) from None
@@ -147,7 +147,7 @@ def plan_for_table(
                     BIGQUERY_KEY_VALUES,
                     feeding,
                     row_plan(signature, feeding, types),
-                    (key_field, SEED_IMAGE_COLUMN, *included),
+                    tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
                 )
                 image = (table.first_row or {}).get(SEED_IMAGE_COLUMN)
                 width = None if image is None else first_record_width(RecordBatch("", 0, [f"0:{image}".encode()]))
@@ -169,7 +169,7 @@ def plan_for_table(
             BIGQUERY_ROWS,
             feeding,
             row_plan(signature, feeding, types),
-            (key_field, *feeding.field_names, *included),
+            tuple(dict.fromkeys((key_field, *feeding.field_names, *included))),
         )
     except ModelError as error:
         raise LaunchError(str(error)) from None

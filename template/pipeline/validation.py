@@ -18,7 +18,7 @@ from pipeline.file_checks import check_writable, first_batch, matching_files
 from pipeline.formats import AUTO, FORMATS, KEY_VALUES, format_of_name
 from pipeline.instances import Feeding
 from pipeline.model_files import ModelError, locate_model
-from pipeline.models import LoadedModel, load_model, predict_checked
+from pipeline.models import LoadedModel, OutputMismatch, load_model, predict_checked
 from pipeline.options import MAX_BATCH_SIZE, BatchPredictionOptions, LaunchError, canonical_kind, first_line
 from pipeline.record_checks import RecordPlan, plan_for_files, plan_for_table
 from pipeline.rows import RowPlan
@@ -198,8 +198,9 @@ def _plan(checked: _Input, signature: ModelSignature, params) -> RecordPlan:
 
 
 def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
-    """On a local run, the model predicts the first records: a model that cannot (an op that fails, an
-    output of the wrong shape) is refused at launch instead of failing every batch."""
+    """On a local run, the model predicts the first record: a model whose outputs do not match its
+    signature is refused at launch instead of failing every batch. (An error the model raises on
+    that record is left to the job, which dead-letters the batches it fails on.)"""
     first = (
         checked.first
         if checked.source == "text"
@@ -211,10 +212,13 @@ def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model
     if not decoded.instances:
         return
     names = tuple(spec.name for spec in plan.rows.outputs)
+    first_record = {name: array[:1] for name, array in decoded.instances[0].features.items()}
     try:
-        predict_checked(model, decoded.instances[0].features, names)
-    except Exception as error:  # whatever the model raises
-        raise LaunchError(f"--model={model_path}: the model fails on the first records: {first_line(error)}") from None
+        predict_checked(model, first_record, names)
+    except OutputMismatch as error:
+        raise LaunchError(f"--model={model_path}: on the first record, {error}") from None
+    except Exception:  # what the model raises on a record is the job's to dead-letter
+        pass
 
 
 def validate(options: PipelineOptions) -> JobConfig:

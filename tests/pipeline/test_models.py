@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.model_files import ModelError, ModelFormat, locate_model
 from pipeline.models import load_model
+from pipeline.signatures import TensorSpec, read_signature
 from tests.conftest import SAMPLE_MODEL
 from tests.model_factories import CLASSES, IMAGE_SHAPE, WIDTH, lambda_keras_file, reference_scores
 
@@ -23,14 +24,18 @@ KEYS = np.arange(5, dtype=np.int64)
         ("tf1", ModelFormat.TF1_CHECKPOINT, (WIDTH,)),
     ],
 )
-def test_each_format_loads_and_predicts(tiny_models, name, model_format, input_shape):
+def test_each_format_loads_reports_its_signature_and_predicts_by_name(tiny_models, name, model_format, input_shape):
     model = load_model(str(tiny_models[name]))
-    assert model.signature.format is model_format
-    assert model.signature.input_shape == input_shape
-    assert model.signature.width == WIDTH
-    assert model.signature.num_classes == CLASSES
-    scores = model.predict(IMAGES, KEYS)
-    assert scores.dtype == np.float32 and scores.shape == (5, CLASSES)
+    signature = model.get_signature()
+    assert signature.format is model_format
+    assert signature.input("image") == TensorSpec("image", "float32", input_shape)
+    assert TensorSpec("scores", "float32", (CLASSES,)) in signature.outputs
+    assert read_signature(locate_model(str(tiny_models[name]))) == signature  # without the weights: the same
+    features = {"image": IMAGES.reshape(-1, *input_shape)}
+    if signature.input("key") is not None:
+        features["key"] = KEYS
+    scores = model.predict(features)["scores"]
+    assert scores.shape == (5, CLASSES)
     np.testing.assert_allclose(scores, reference_scores(IMAGES), atol=1e-6)
 
 
@@ -42,11 +47,17 @@ def test_load_model_is_shared_within_a_process(tiny_models):
 def test_seed_metagraph_with_sample_weights_predicts_like_the_sample_savedmodel(legacy_checkpoint, sample_lines):
     legacy = load_model(str(legacy_checkpoint))
     sample = load_model(str(SAMPLE_MODEL))
-    assert legacy.signature.format is ModelFormat.TF1_CHECKPOINT
-    assert legacy.signature.input_shape == (784,)
-    assert sample.signature.input_shape == (28, 28, 1)
+    assert legacy.get_signature().inputs == (
+        TensorSpec("image", "float32", (784,)),
+        TensorSpec("key", "int64", ()),
+    )
+    assert legacy.get_signature().outputs == (TensorSpec("key", "int64", ()), TensorSpec("scores", "float32", (10,)))
+    assert sample.get_signature().input("image").shape == (28, 28, 1)
     images = np.array([line.split(b":")[1].split(b",") for line in sample_lines[:64]], dtype=np.float32)
-    np.testing.assert_allclose(legacy.predict(images, np.arange(64)), sample.predict(images, np.arange(64)), atol=1e-5)
+    legacy_out = legacy.predict({"image": images, "key": np.arange(64)})
+    assert legacy_out["key"].tolist() == list(range(64))
+    sample_scores = sample.predict({"image": images.reshape(-1, 28, 28, 1)})["scores"]
+    np.testing.assert_allclose(legacy_out["scores"], sample_scores, atol=1e-5)
 
 
 def test_format_detection(tiny_models, tmp_path):

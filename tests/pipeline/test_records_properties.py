@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import DeadLetter, RawRecord, parse_batch, parse_record
+from pipeline.records import DeadLetter, Rejection, parse_line, parse_lines
 
 WIDTH = 3
 
@@ -30,11 +30,10 @@ structured_line = st.builds(
 any_line = st.one_of(structured_line, st.binary(max_size=64), st.text(max_size=64).map(str.encode))
 
 
-def check_outcome(record: RawRecord, outcome) -> None:
-    if isinstance(outcome, DeadLetter):
-        assert outcome.payload == record.payload and outcome.origin == record.origin
+def check_outcome(outcome) -> None:
+    if isinstance(outcome, Rejection):
         assert outcome.reason and outcome.message and "\n" not in outcome.message
-        assert outcome.to_json_line()  # always serialisable
+        assert DeadLetter("origin", b"x", outcome.reason, outcome.message).to_json_line()  # always serialisable
     else:
         key, image = outcome
         assert isinstance(key, int) and -(2**63) <= key < 2**63
@@ -43,34 +42,24 @@ def check_outcome(record: RawRecord, outcome) -> None:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_line)
-def test_any_bytes_give_a_record_or_a_dead_letter_never_an_exception(payload):
-    record = RawRecord("origin", payload)
-    check_outcome(record, parse_record(record, WIDTH))
+def test_any_bytes_give_a_record_or_a_rejection_never_an_exception(payload):
+    check_outcome(parse_line(payload, WIDTH))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(any_line, max_size=12))
 def test_batch_parsing_equals_parsing_one_by_one(payloads):
-    records = [RawRecord(f"file-{index}", payload) for index, payload in enumerate(payloads)]
-    result = parse_batch(records, WIDTH)
-    expected = [parse_record(record, WIDTH) for record in records]
+    result = parse_lines(payloads, WIDTH)
+    expected = [parse_line(payload, WIDTH) for payload in payloads]
 
-    good = [
-        (record, outcome)
-        for record, outcome in zip(records, expected, strict=True)
-        if not isinstance(outcome, DeadLetter)
-    ]
-    dead = [outcome for outcome in expected if isinstance(outcome, DeadLetter)]
-    batch_size = 0 if result.batch is None else len(result.batch)
-    assert batch_size + len(result.dead_letters) == len(records)  # never both, never neither
-    assert batch_size == len(good)
+    good = [(position, outcome) for position, outcome in enumerate(expected) if not isinstance(outcome, Rejection)]
+    rejected = [(position, outcome) for position, outcome in enumerate(expected) if isinstance(outcome, Rejection)]
+    assert len(result.keys) + len(result.rejections) == len(payloads)  # never both, never neither
+    assert result.positions.tolist() == [position for position, _ in good]
+    assert result.keys.tolist() == [outcome[0] for _, outcome in good]
     if good:
-        assert list(result.batch.records) == [record for record, _ in good]
-        assert result.batch.keys.tolist() == [outcome[0] for _, outcome in good]
-        np.testing.assert_array_equal(result.batch.images, np.stack([outcome[1] for _, outcome in good]))
-    assert [(d.payload, d.reason, d.message) for d in result.dead_letters] == [
-        (d.payload, d.reason, d.message) for d in dead
-    ]
+        np.testing.assert_array_equal(result.images, np.stack([outcome[1] for _, outcome in good]))
+    assert result.rejections == rejected
 
 
 @settings(max_examples=60, deadline=None)
@@ -80,16 +69,16 @@ def test_batch_parsing_equals_parsing_one_by_one(payloads):
 )
 def test_well_formed_lines_round_trip_exactly(values, key):
     line = f"{key}:" + ",".join(repr(value) for value in values)
-    parsed_key, image = parse_record(RawRecord("o", line.encode()), WIDTH)
+    parsed_key, image = parse_line(line.encode(), WIDTH)
     assert parsed_key == key
     np.testing.assert_array_equal(image, np.array(values, dtype=np.float32))
 
 
 def test_huge_and_hostile_lines():
     several_mb = b"1:" + b"0.123456789," * 400_000 + b"1"
-    assert parse_record(RawRecord("o", several_mb), WIDTH).reason == "wrong_value_count"
-    wide = parse_batch([RawRecord("o", several_mb)], 400_001)
-    assert wide.batch is not None and wide.batch.images.shape == (1, 400_001)
+    assert parse_line(several_mb, WIDTH).reason == "wrong_value_count"
+    wide = parse_lines([several_mb], 400_001)
+    assert wide.images.shape == (1, 400_001)
     junk = bytes(range(256)) * 4000
-    assert isinstance(parse_record(RawRecord("o", junk), WIDTH), DeadLetter)
-    assert len(parse_batch([RawRecord("o", junk)] * 3, WIDTH).dead_letters) == 3
+    assert isinstance(parse_line(junk, WIDTH), Rejection)
+    assert len(parse_lines([junk] * 3, WIDTH).rejections) == 3

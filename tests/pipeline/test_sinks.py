@@ -1,20 +1,8 @@
-"""Sinks: the row schemas, and clearing an earlier run's text output."""
+"""Sinks: the dead-letter schema, and clearing an earlier run's text output."""
 
 from __future__ import annotations
 
-from pipeline.sinks import DEAD_LETTER_SCHEMA, clear_text_output, prediction_schema
-
-
-def test_prediction_schema_has_one_float_column_per_class():
-    fields = prediction_schema(3)["fields"]
-    assert [(field["name"], field["type"]) for field in fields] == [
-        ("key", "INTEGER"),
-        ("prediction", "INTEGER"),
-        ("confidence", "FLOAT"),
-        ("pred0", "FLOAT"),
-        ("pred1", "FLOAT"),
-        ("pred2", "FLOAT"),
-    ]
+from pipeline.sinks import DEAD_LETTER_SCHEMA, clear_text_output
 
 
 def test_dead_letter_schema_follows_googles_error_records():

@@ -9,8 +9,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.records import DeadLetter, RawRecord
-from pipeline.sources import ReadTextRecords, read_line_batches
+from pipeline.records import DeadLetter
+from pipeline.sources import ReadFileRecords, read_line_batches
 
 
 def readable(path) -> fileio.ReadableFile:
@@ -22,15 +22,26 @@ def test_lines_are_bytes_in_batches_and_the_last_line_needs_no_newline(tmp_path)
     path.write_bytes(b"1:a\r\n2:b\n\n3:\xff\n4:d")
     batches = list(read_line_batches(readable(path), batch_size=2))
     assert [len(batch) for batch in batches] == [2, 2, 1]
-    assert [record.payload for batch in batches for record in batch] == [b"1:a\r", b"2:b", b"", b"3:\xff", b"4:d"]
-    assert {record.origin for batch in batches for record in batch} == {str(path)}
+    assert [payload for batch in batches for payload in batch.payloads] == [b"1:a\r", b"2:b", b"", b"3:\xff", b"4:d"]
+    assert {batch.origin for batch in batches} == {str(path)}
+    assert [batch.start for batch in batches] == [1, 3, 5]  # line numbers
+    assert batches[1].position_of(1) == f"{path}:4"
+
+
+def test_a_csv_header_rides_with_every_batch_and_is_not_a_record(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"key,x\n1,0.5\n2,0.25\n3,1\n")
+    batches = list(read_line_batches(readable(path), batch_size=2, header=True))
+    assert [batch.payloads for batch in batches] == [[b"1,0.5", b"2,0.25"], [b"3,1"]]
+    assert {batch.header for batch in batches} == {b"key,x"}
+    assert [batch.start for batch in batches] == [2, 4]
 
 
 def test_gzip_is_detected_from_the_name_and_lines_span_read_chunks(tmp_path):
     lines = [f"{key}:".encode() + b"0.5," * 3000 + b"1" for key in range(2000)]  # ~18 MB, several chunks
     path = tmp_path / "in.txt.gz"
     path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
-    payloads = [record.payload for batch in read_line_batches(readable(path), batch_size=300) for record in batch]
+    payloads = [payload for batch in read_line_batches(readable(path), batch_size=300) for payload in batch.payloads]
     assert payloads == lines
 
 
@@ -38,15 +49,15 @@ def test_read_text_records_reads_every_matching_file(tmp_path):
     (tmp_path / "a.txt").write_bytes(b"1:x\n2:y\n")
     (tmp_path / "b.txt.gz").write_bytes(gzip.compress(b"3:z\n"))
     with beam.Pipeline() as pipeline:
-        batches, dead_letters = pipeline | ReadTextRecords(str(tmp_path / "*"), batch_size=10)
-        records = batches | beam.FlatMap(lambda batch: batch)
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*"), "key_values", batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: [(batch.origin, payload) for payload in batch.payloads])
         assert_that(
             records,
             equal_to(
                 [
-                    RawRecord(str(tmp_path / "a.txt"), b"1:x"),
-                    RawRecord(str(tmp_path / "a.txt"), b"2:y"),
-                    RawRecord(str(tmp_path / "b.txt.gz"), b"3:z"),
+                    (str(tmp_path / "a.txt"), b"1:x"),
+                    (str(tmp_path / "a.txt"), b"2:y"),
+                    (str(tmp_path / "b.txt.gz"), b"3:z"),
                 ]
             ),
         )
@@ -80,7 +91,7 @@ def test_prefetched_keeps_order_raises_errors_and_stops_early():
 def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_first_key(tmp_path):
     path = tmp_path / "windows.txt"
     path.write_bytes(b"\xef\xbb\xbf1:0.5\r\n2:0.25\r\n")
-    payloads = [record.payload for batch in read_line_batches(readable(path), batch_size=10) for record in batch]
+    payloads = [payload for batch in read_line_batches(readable(path), batch_size=10) for payload in batch.payloads]
     assert payloads == [b"1:0.5\r", b"2:0.25\r"]
 
 
@@ -91,7 +102,7 @@ def test_a_truncated_gzip_ends_in_one_dead_letter_holding_the_cut_line(tmp_path)
     path.write_bytes(whole[: len(whole) * 2 // 3])
     items = list(read_line_batches(readable(path), batch_size=1000))
     *batches, dead_letter = items
-    records = [record.payload for batch in batches for record in batch]
+    records = [payload for batch in batches for payload in batch.payloads]
     assert 0 < len(records) < len(lines) and records == lines[: len(records)]  # whole lines only, in order
     assert isinstance(dead_letter, DeadLetter) and dead_letter.reason == "truncated_input"
     assert dead_letter.origin == str(path)
@@ -103,9 +114,9 @@ def test_read_text_records_dead_letters_a_corrupt_file_and_reads_the_others(tmp_
     (tmp_path / "a.txt.gz").write_bytes(b"not gzip at all")
     (tmp_path / "b.txt.gz").write_bytes(gzip.compress(b"3:z\n"))
     with beam.Pipeline() as pipeline:
-        batches, dead_letters = pipeline | ReadTextRecords(str(tmp_path / "*"), batch_size=10)
-        records = batches | beam.FlatMap(lambda batch: batch)
-        assert_that(records, equal_to([RawRecord(str(tmp_path / "b.txt.gz"), b"3:z")]))
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*"), "key_values", batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: [(batch.origin, payload) for payload in batch.payloads])
+        assert_that(records, equal_to([(str(tmp_path / "b.txt.gz"), b"3:z")]))
         reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason, letter.payload))
         assert_that(reasons, equal_to([(str(tmp_path / "a.txt.gz"), "corrupt_input", b"")]), label="dead letter")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pipeline.instances import KEY_INT, Feeding
 from pipeline.metrics import RunCounts
 from pipeline.model_files import ModelFormat
+from pipeline.rows import RowPlan
 from pipeline.signatures import ModelSignature, TensorSpec
 from pipeline.summary import format_summary
 from pipeline.validation import JobConfig
@@ -22,6 +24,10 @@ CONFIG = JobConfig(
         ModelFormat.SAVED_MODEL, (TensorSpec("image", "float32", (784,)),), (TensorSpec("scores", "float32", (10,)),)
     ),
     project=None,
+    record_format="key_values",
+    decoding="key_values",
+    feeding=Feeding((TensorSpec("image", "float32", (784,)),), "key", KEY_INT),
+    rows=RowPlan((TensorSpec("scores", "float32", (10,)),)),
     model_load_s=1.25,
 )
 
