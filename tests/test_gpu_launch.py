@@ -7,6 +7,7 @@ GPU image's layout and environment, not a GPU."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -99,3 +100,32 @@ def test_the_gpu_launch_runs_in_template_mode_in_the_gpu_image(captured, gpu_lau
     (pool,) = job["environment"]["workerPools"]
     assert pool["machineType"] == "n1-standard-4"
     assert pool["workerHarnessContainerImage"] == GPU_IMAGE
+
+
+def test_the_gpu_launch_shares_one_model_copy_per_gpu(captured, gpu_launcher, launch_samples):
+    """The job's RunInference keeps the model in one copy per GPU, shared by the worker's processes."""
+    from apache_beam.internal import pickler
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
+    environment = dataclasses.replace(environment, job_name="gpu-sharing", launch_id="gpu-sharing")
+    assert gpu_launcher.launch(parameters, environment).returncode == 0
+    options = gpu_launcher.read_json(environment.template_location)["environment"]["sdkPipelineOptions"]["options"]
+    pipeline = beam_runner_api_pb2.Pipeline.FromString(gpu_launcher.gcs.local_path(options["pipelineUrl"]).read_bytes())
+    (payload,) = [
+        beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload).do_fn.payload
+        for transform in pipeline.components.transforms.values()
+        if transform.spec.urn == "beam:transform:pardo:v1" and "_RunInferenceDoFn" in transform.unique_name
+    ]
+    handler = pickler.loads(payload)[0]._model_handler
+    assert handler.share_model_across_processes() and handler.model_copies() == 1  # count:1 in the README
+
+
+def test_the_cpu_image_refuses_gpu_workers_in_one_line(captured, launcher, launch_samples):
+    environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
+    environment = dataclasses.replace(environment, job_name="gpu-on-cpu", launch_id="gpu-on-cpu")
+    launch = launcher.launch(parameters, environment)
+    assert launch.returncode == 2
+    error = launch.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver asks for GPU")
+    assert "launch the GPU template" in error

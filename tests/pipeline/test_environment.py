@@ -17,6 +17,7 @@ from pipeline.environment import (
     LaunchMode,
     default_region,
     drop_staged_dependencies,
+    gpu_workers,
     is_local,
     launch_mode,
     prepare_remote_launch,
@@ -102,3 +103,15 @@ def test_a_missing_region_is_dataflows_default_with_a_note():
     ]
     assert options.view_as(GoogleCloudOptions).region == "us-central1"
     assert default_region(PipelineOptions(["--region=europe-west4"])) == []
+
+
+ACCELERATOR = "worker_accelerator=type:nvidia-tesla-t4;count:2;install-nvidia-driver"
+
+
+@pytest.mark.parametrize("flag", [f"--dataflow_service_options={ACCELERATOR}", f"--experiments={ACCELERATOR}"])
+def test_gpu_workers_are_counted_in_the_gpu_image_and_refused_in_the_cpu_image(flag):
+    options = PipelineOptions(["--runner=DataflowRunner", flag])
+    assert gpu_workers(options, {"TEMPLATE_VARIANT": "gpu"}) == 2
+    with pytest.raises(LaunchError, match="asks for GPU workers, but this is the CPU image"):
+        gpu_workers(options, {"TEMPLATE_VARIANT": "cpu"})
+    assert gpu_workers(PipelineOptions(["--runner=DataflowRunner"]), {"TEMPLATE_VARIANT": "cpu"}) == 0
