@@ -28,6 +28,7 @@ BENCH = ROOT / "build" / "bench"
 PYTHON = sys.executable
 SAMPLE_IMAGES = ROOT / "samples/mnist/images.txt.gz"
 SAMPLE_MODEL = ROOT / "samples/model"
+PENGUINS = ROOT / "samples/penguins"
 SEED_STYLE_RECORDS = 3000  # one session.run per record is slow: it is timed on a prefix
 
 
@@ -65,13 +66,40 @@ def prepare(records: int) -> dict[str, Path]:
             _, _, values = lines[index % len(lines)].partition(b":")
             out.append(str(index).encode() + b":" + values)
         data.write_bytes(gzip.compress(b"\n".join(out) + b"\n", 6))
+    (BENCH / "out").mkdir(exist_ok=True)  # the baselines write there before the pipeline ever has
+    for suffix in ("csv", "jsonl"):
+        tabular = BENCH / f"penguins{records}.{suffix}.gz"
+        if not tabular.exists():
+            tabular.write_bytes(gzip.compress(_replicated_penguins(suffix, records), 6))
     legacy = BENCH / "legacy" / "export"
     keras_file = BENCH / "seed_cnn.keras"
     if not legacy.with_suffix(".meta").exists() or not keras_file.exists():
         subprocess.run(
             [PYTHON, str(Path(__file__).parent / "make_models.py"), str(legacy), str(keras_file)], check=True
         )
-    return {"data": data, "legacy": legacy, "keras": keras_file}
+    return {
+        "data": data,
+        "legacy": legacy,
+        "keras": keras_file,
+        "csv": BENCH / f"penguins{records}.csv.gz",
+        "jsonl": BENCH / f"penguins{records}.jsonl.gz",
+    }
+
+
+def _replicated_penguins(suffix: str, records: int) -> bytes:
+    """The penguins sample replicated to `records` rows with fresh keys, as CSV or JSON Lines."""
+    lines = (PENGUINS / f"penguins.{suffix}").read_bytes().splitlines()
+    header, rows = (lines[0], lines[1:]) if suffix == "csv" else (None, lines)
+    out = [header] if header else []
+    for key in range(records):
+        row = rows[key % len(rows)]
+        if suffix == "csv":
+            out.append(str(key).encode() + b"," + row.split(b",", 1)[1])
+        else:
+            record = json.loads(row)
+            record["key"] = key
+            out.append(json.dumps(record).encode())
+    return b"\n".join(out) + b"\n"
 
 
 def run_process(command: list[str]) -> tuple[float, float, str]:
@@ -156,6 +184,50 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
             [*ours, f"--output={out / 'ours'}"],
             ours_measure,
         ),
+        "csv-pandas": (
+            "6. CSV (penguins): hand-written pandas script",
+            [
+                PYTHON,
+                "benchmarks/handwritten_tabular.py",
+                str(paths["csv"]),
+                str(PENGUINS / "model"),
+                str(out / "t.jsonl"),
+            ],
+            script_measure,
+        ),
+        "csv-ours": (
+            "7. CSV (penguins): this pipeline",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['csv']}",
+                f"--model={PENGUINS / 'model'}",
+                f"--output={out / 'csv'}",
+            ],
+            ours_measure,
+        ),
+        "jsonl-pandas": (
+            "8. JSON Lines (penguins): hand-written pandas script",
+            [
+                PYTHON,
+                "benchmarks/handwritten_tabular.py",
+                str(paths["jsonl"]),
+                str(PENGUINS / "model"),
+                str(out / "j.jsonl"),
+            ],
+            script_measure,
+        ),
+        "jsonl-ours": (
+            "9. JSON Lines (penguins): this pipeline",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['jsonl']}",
+                f"--model={PENGUINS / 'model'}",
+                f"--output={out / 'jsonl'}",
+            ],
+            ours_measure,
+        ),
     }
 
 
@@ -187,7 +259,18 @@ def print_table(table, results) -> None:
     rates = {name: median([m.images_per_s for m in runs]) for name, runs in results.items()}
     steady = {name: median([m.steady_images_per_s for m in runs]) for name, runs in results.items()}
     ceiling = rates.get("ceiling")
-    columns = ("images/s", "x ceiling", "x script", "x stock", "x seed", "steady/s", "1st pred s", "load s", "RSS MB")
+    columns = (
+        "images/s",
+        "x ceiling",
+        "x script",
+        "x stock",
+        "x seed",
+        "x pandas",
+        "steady/s",
+        "1st pred s",
+        "load s",
+        "RSS MB",
+    )
     print(f"{'scenario':<50} " + " ".join(f"{column:>10}" for column in columns))
     print("-" * (50 + 11 * len(columns)))
 
@@ -205,6 +288,7 @@ def print_table(table, results) -> None:
             f"{ratio(rate, 'handwritten'):.2f}",
             f"{ratio(rate, 'stock'):.2f}",
             f"{ratio(rate, 'seed'):.2f}",
+            f"{ratio(rate, name.replace('-ours', '-pandas')):.2f}" if name.endswith("-ours") else "",
             f"{steady[name]:,.0f}" if steady[name] else "",
             f"{first:.1f}" if first is not None else "",
             f"{load:.2f}" if load is not None else "",

@@ -11,6 +11,10 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +235,18 @@ def test_a_png_file_fed_to_a_float_input_is_refused_rather_than_scaled_by_a_gues
     path.write_bytes((PNG / "digits" / "8000.png").read_bytes())
     error = launch_error(capfd, f"--input={path}", f"--model={SAMPLES / 'model'}", f"--output={tmp_path / 'o'}")
     assert "each file's bytes feeds one tf.string input" in error and "decode inside the model" in error
+
+
+def test_the_readmes_sample_commands_run_as_written(capfd):
+    """Each sample's one command, read from the README (written to build/, as a user's would be)."""
+    from tests.conftest import ROOT
+    from tests.readme import commands_starting_with
+
+    commands = commands_starting_with(".venv/bin/python template/main.py --input samples/")
+    commands += commands_starting_with(".venv/bin/python template/main.py --input 'samples/")
+    assert len(commands) >= 3, commands
+    for command in commands:
+        argv = shlex.split(command)
+        result = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+        assert re.search(r"^\s+dead letters\s+0$", result.stdout, re.M), result.stdout

@@ -229,3 +229,47 @@ class InstanceBuilder:
         included = [row for _, _, _, row in members] if feeding.included_fields else None
         positions = np.fromiter((position for position, _, _, _ in members), dtype=np.int64, count=len(members))
         return InstanceBatch(key_array, features, self._source, positions, included)
+
+
+def columnar_batch(
+    feeding: Feeding,
+    source: SourceBatch,
+    columns: dict[str, np.ndarray],
+    keys: np.ndarray | None,
+    included: list[dict] | None = None,
+) -> InstanceBatch | None:
+    """An InstanceBatch straight from whole columns (a vectorised reader's output), every record
+    kept; None when any value needs the per-record path to be accepted or rejected with a reason
+    (a null, a non-finite number, a value of the wrong type or shape)."""
+    count = len(source)
+    features: dict[str, np.ndarray] = {}
+    for spec in feeding.inputs:
+        column = columns.get(spec.name)
+        if column is None or len(column) != count:
+            return None
+        if spec.dtype == "string":
+            if column.dtype != object or any(not isinstance(value, (str, bytes)) for value in column):
+                return None
+            features[spec.name] = column
+            continue
+        if column.dtype.kind not in "iufb" or column.shape[1:] != tuple(spec.shape) or None in spec.shape:
+            return None
+        converted = _numeric_array(column, np.dtype(spec.dtype))
+        if converted is None:
+            return None
+        features[spec.name] = converted
+    if feeding.key_kind == KEY_POSITION:
+        key_array = np.array([source.position_of(index) for index in range(count)], dtype=object)
+    elif keys is None or len(keys) != count:
+        return None
+    elif feeding.key_kind == KEY_INT:
+        if keys.dtype.kind not in "iu":
+            return None
+        key_array = keys.astype(np.int64)
+    else:
+        if keys.dtype != object or any(not isinstance(key, str) for key in keys):
+            return None
+        key_array = keys
+    if feeding.key_input is not None:
+        features[feeding.key_input.name] = key_feed(key_array, feeding.key_input)
+    return InstanceBatch(key_array, features, source, np.arange(count, dtype=np.int64), included)

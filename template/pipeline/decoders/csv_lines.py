@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from pipeline.batches import RecordBatch
+from pipeline.decoders.arrow_columns import csv_instances
 from pipeline.decoders.base import Decoded, dead_letters
 from pipeline.instances import Feeding, InstanceBuilder
 from pipeline.records import Reason, Rejection
@@ -65,6 +66,9 @@ class CsvDecoder:
         self._text_inputs = {spec.name for spec in feeding.inputs if spec.dtype == "string"}
 
     def decode(self, batch: RecordBatch) -> Decoded:
+        fast = csv_instances(self._feeding, batch)
+        if fast is not None:
+            return Decoded([fast])
         builder = InstanceBuilder(self._feeding, batch)
         columns = header_columns(batch.header)
         for position, payload in enumerate(batch.payloads):

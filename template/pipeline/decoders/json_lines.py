@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 
 from pipeline.batches import RecordBatch
+from pipeline.decoders.arrow_columns import json_instances
 from pipeline.decoders.base import Decoded, dead_letters
 from pipeline.instances import Feeding, InstanceBuilder
 from pipeline.records import Reason, Rejection
@@ -28,6 +29,9 @@ class JsonLinesDecoder:
         self._single = feeding.inputs[0].name if len(feeding.inputs) == 1 else None
 
     def decode(self, batch: RecordBatch) -> Decoded:
+        fast = json_instances(self._feeding, batch)
+        if fast is not None:
+            return Decoded([fast])
         builder = InstanceBuilder(self._feeding, batch)
         for position, payload in enumerate(batch.payloads):
             value = parse_json_line(payload)
