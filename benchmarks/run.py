@@ -30,12 +30,16 @@ SAMPLE_IMAGES = ROOT / "samples/mnist/images.txt.gz"
 SAMPLE_MODEL = ROOT / "samples/model"
 PENGUINS = ROOT / "samples/penguins"
 SEED_STYLE_RECORDS = 3000  # one session.run per record is slow: it is timed on a prefix
+STARTUP_RECORDS = 256  # one batch: what a run costs before its records do
+STARTUP_DATA = BENCH / f"images{STARTUP_RECORDS}.txt.gz"
+WORKER, WORKER_MEMORY_GB = "n1-standard-1", 3.75  # Dataflow's default batch worker
 
 
 @dataclass
 class Measurement:
     wall_s: float
     peak_rss_mb: float
+    cpu_s: float
     records: int
     first_prediction_s: float | None = None
     model_load_s: float | None = None
@@ -66,6 +70,9 @@ def prepare(records: int) -> dict[str, Path]:
             _, _, values = lines[index % len(lines)].partition(b":")
             out.append(str(index).encode() + b":" + values)
         data.write_bytes(gzip.compress(b"\n".join(out) + b"\n", 6))
+    if not STARTUP_DATA.exists():
+        with gzip.open(data, "rb") as handle:
+            STARTUP_DATA.write_bytes(gzip.compress(b"\n".join(handle.read().splitlines()[:STARTUP_RECORDS]) + b"\n"))
     (BENCH / "out").mkdir(exist_ok=True)  # the baselines write there before the pipeline ever has
     for suffix in ("csv", "jsonl"):
         tabular = BENCH / f"penguins{records}.{suffix}.gz"
@@ -102,8 +109,8 @@ def _replicated_penguins(suffix: str, records: int) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def run_process(command: list[str]) -> tuple[float, float, str]:
-    """Runs a command; returns wall seconds, peak RSS (MB) of the process and its stdout."""
+def run_process(command: list[str]) -> tuple[float, float, float, str]:
+    """Runs a command; returns wall seconds, peak RSS (MB), CPU seconds (user + system) and stdout."""
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT)
@@ -114,7 +121,7 @@ def run_process(command: list[str]) -> tuple[float, float, str]:
         stderr.seek(0)
         if process.returncode:
             raise SystemExit(f"{' '.join(command)} failed:\n{stderr.read()[-3000:]}")
-        return wall, usage.ru_maxrss / 1024, stdout.read()
+        return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout.read()
 
 
 def last_json(stdout: str) -> dict:
@@ -130,20 +137,22 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
     out = BENCH / "out"
     ours = [PYTHON, "template/main.py", f"--input={paths['data']}", f"--model={SAMPLE_MODEL}"]
 
-    def ours_measure(wall, peak, stdout):
+    def ours_measure(wall, peak, cpu, stdout):
         return Measurement(
             wall,
             peak,
+            cpu,
             int(summary_value(stdout, "records read") or 0),
             summary_value(stdout, "first prediction"),
             summary_value(stdout, "model loaded in"),
         )
 
-    def script_measure(wall, peak, stdout):
+    def script_measure(wall, peak, cpu, stdout):
         data = last_json(stdout)
         return Measurement(
             wall,
             peak,
+            cpu,
             data["records"] or records,
             data.get("first_prediction_s"),
             data.get("model_load_s"),
@@ -177,11 +186,18 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
         "stock": (
             "4. Beam stock RunInference defaults",
             [PYTHON, "benchmarks/stock_runinference.py", str(paths["data"]), str(paths["keras"]), str(out / "stock")],
-            lambda wall, peak, stdout: Measurement(wall, peak, records, last_json(stdout)["first_prediction_s"]),
+            lambda wall, peak, cpu, stdout: Measurement(
+                wall, peak, cpu, records, last_json(stdout)["first_prediction_s"]
+            ),
         ),
         "ours": (
             "5. this pipeline, DirectRunner",
             [*ours, f"--output={out / 'ours'}"],
+            ours_measure,
+        ),
+        "ours-startup": (
+            f"5b. this pipeline on {STARTUP_RECORDS} records (start-up)",
+            [PYTHON, "template/main.py", f"--input={STARTUP_DATA}", f"--model={SAMPLE_MODEL}", f"--output={out / 's'}"],
             ours_measure,
         ),
         "csv-pandas": (
@@ -270,6 +286,7 @@ def print_table(table, results) -> None:
         "1st pred s",
         "load s",
         "RSS MB",
+        "CPU s/1k",
     )
     print(f"{'scenario':<50} " + " ".join(f"{column:>10}" for column in columns))
     print("-" * (50 + 11 * len(columns)))
@@ -277,6 +294,9 @@ def print_table(table, results) -> None:
     def ratio(value, name):
         base = rates.get(name)
         return value / base if value and base else float("nan")
+
+    cpu_per_image = {name: median([m.cpu_s / m.records for m in runs]) for name, runs in results.items()}
+    model_cpu_us = median([m.extra.get("model_cpu_us_per_image") for m in results.get("ceiling", [])]) or 0.0
 
     for name, runs in results.items():
         rate = rates[name]
@@ -293,12 +313,53 @@ def print_table(table, results) -> None:
             f"{first:.1f}" if first is not None else "",
             f"{load:.2f}" if load is not None else "",
             f"{max(m.peak_rss_mb for m in runs):,.0f}",
+            f"{cpu_per_image[name] * 1000:.2f}" if name != "ceiling" else f"{model_cpu_us / 1000:.2f}*",
         )
         print(f"{table[name][0]:<50} " + " ".join(f"{cell:>10}" for cell in cells))
     print(
         "\nimages/s: whole process, start to exit, except 1 (model calls only) and 3 (steady rate over its "
-        "prefix).\nsteady/s: records / (exit - first prediction). Medians of the rounds; RSS: the largest."
+        "prefix).\nsteady/s: records / (exit - first prediction). Medians of the rounds; RSS: the largest.\n"
+        "CPU s/1k: user + system CPU seconds of the whole process per 1,000 records (* row 1: the model's "
+        "calls alone, at batch 256)."
     )
+    if model_cpu_us and "ours" in cpu_per_image:
+        ours_us = cpu_per_image["ours"] * 1e6
+        line = (
+            f"\nCPU per image: the model alone {model_cpu_us:.0f} µs; this pipeline {ours_us:.0f} µs for the whole "
+            f"process, so {ours_us - model_cpu_us:.0f} µs outside the model with start-up"
+        )
+        if "ours-startup" in results:
+            startup_cpu = median([m.cpu_s for m in results["ours-startup"]])
+            records = median([m.records for m in results["ours"]])
+            steady_us = (median([m.cpu_s for m in results["ours"]]) - startup_cpu) / records * 1e6
+            line += f"; start-up is {startup_cpu:.1f} CPU s, so once running {steady_us:.0f} µs per image"
+            line += f", {steady_us - model_cpu_us:.0f} µs of them outside the model"
+        print(line + ".")
+    print_cost(cpu_per_image)
+
+
+def print_cost(cpu_per_image: dict[str, float]) -> None:
+    """Dataflow cost per million images, were the CPU seconds measured here billed on Dataflow workers."""
+    from apache_beam.testing.load_tests import dataflow_cost_consts as price
+
+    hourly = price.VCPU_PER_HR_BATCH + WORKER_MEMORY_GB * price.MEM_PER_GB_HR_BATCH
+    costs = ", ".join(
+        f"{name} ${seconds * 1e6 / 3600 * hourly:.4f}"
+        for name, seconds in cpu_per_image.items()
+        if name not in ("ceiling", "ours-startup")
+    )
+    print(
+        f"\nDataflow cost per million images on {WORKER} workers (1 vCPU, {WORKER_MEMORY_GB} GB; batch prices of "
+        f"us-central1 as Apache Beam {beam_version()} records them from cloud.google.com/dataflow/pricing: "
+        f"${price.VCPU_PER_HR_BATCH}/vCPU-hour, ${price.MEM_PER_GB_HR_BATCH}/GB-hour), if each busy CPU second "
+        f"here is a vCPU second there: {costs}."
+    )
+
+
+def beam_version() -> str:
+    import apache_beam
+
+    return apache_beam.__version__
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ def parse_line(payload: bytes, width: int) -> tuple[int, np.ndarray] | Rejection
         return Rejection(rejected.reason, rejected.message)
 
 
+_COMMAS_TO_NEWLINES = bytes.maketrans(b",", b"\n")  # translate: a third faster than replace
 _ARROW_READ = pa_csv.ReadOptions(column_names=["v"], use_threads=False, block_size=1 << 24)
 _ARROW_PARSE = pa_csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False)
 _ARROW_CONVERT = pa_csv.ConvertOptions(
@@ -209,7 +210,7 @@ def _arrow_parse(value_lists: Sequence[bytes], width: int) -> np.ndarray | None:
     `float()` for the whole batch at once. Parsing to float64 and then casting gives the
     same float32 as the reference path.
     """
-    blob = b"\n".join(value_lists).replace(b",", b"\n")
+    blob = b"\n".join(value_lists).translate(_COMMAS_TO_NEWLINES)
     try:
         column = pa_csv.read_csv(
             io.BytesIO(blob), read_options=_ARROW_READ, parse_options=_ARROW_PARSE, convert_options=_ARROW_CONVERT
@@ -249,13 +250,17 @@ def parse_lines(payloads: Sequence[bytes], width: int) -> ParsedLines:
     parsed: list[tuple[int, np.ndarray] | None] = [None] * len(payloads)
     candidates: list[tuple[int, int, bytes]] = []
     for index, payload in enumerate(payloads):
-        try:
-            key, values = _split_key(payload)
-        except _Rejected:
+        # A plainly right line is ASCII throughout (its key and values are checked byte by byte
+        # here), so it needs no UTF-8 decode; anything else is the reference parser's to judge.
+        key_part, colon, values = payload.partition(b":")
+        key_text = key_part.strip(_SURROUNDING_WHITESPACE)
+        if not colon or not _KEY.fullmatch(key_text):
             continue
         values = values.strip(_SURROUNDING_WHITESPACE)
         if values.count(b",") == width - 1 and values and not values.translate(None, _VALUE_BYTES):
-            candidates.append((index, key, values))
+            key = int(key_text)
+            if INT64_MIN <= key <= INT64_MAX:
+                candidates.append((index, key, values))
     if candidates:
         for index, key, image in _parse_candidates(candidates, width):
             if image is not None:
