@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators import BigQueryEmulator
-from tests.google_fakes import FakeDataflowApi
+from tests.google_fakes import CapturedLaunch, FakeDataflowApi
 
 GCLOUD = shutil.which("gcloud")
 BQ = shutil.which("bq")
@@ -66,3 +66,11 @@ class CloudShell:
             text=True,
             timeout=timeout_s,
         )
+
+    def send_launch(self, command: str, dataflow: FakeDataflowApi) -> CapturedLaunch:
+        """Runs a `gcloud dataflow flex-template run` command; returns the one launch it sent."""
+        before = len(dataflow.launches)
+        result = self.run(command)
+        assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+        (captured,) = dataflow.launches[before:]
+        return captured

@@ -8,17 +8,16 @@ GPU image's layout and environment, not a GPU."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 
 from tests.cloud_shell import GCLOUD, CloudShell
-from tests.conftest import ROOT
 from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.image_layout import build_image_root
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_METADATA
 from tests.launcher import REGION, FlexTemplateLauncher, invocation_of
+from tests.readme import commands_in_section
 
 pytestmark = [
     pytest.mark.emulators,
@@ -29,24 +28,11 @@ pytestmark = [
 GPU_SPEC = f"gs://{LAUNCH_BUCKET}/templates/batch-prediction-gpu.json"
 GPU_IMAGE = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction-gpu:4f2a9c1"
 ACCELERATOR = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
-_FENCED = re.compile(r"^```[a-z]*\n(.*?)^```", re.M | re.S)
-
-
-def gpu_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("\n### GPU workers\n")
-    return readme[start : readme.index("\n## ", start)]
 
 
 def gpu_launches() -> list[str]:
-    """The `gcloud dataflow flex-template run` commands of the GPU section's code blocks, continuation
-    lines joined (as tests/readme.py reads sh blocks)."""
-    commands = []
-    for block in _FENCED.findall(gpu_section()):
-        for command in re.sub(r"\\\n\s*", "", block).splitlines():
-            if command.strip().startswith("gcloud dataflow flex-template run"):
-                commands.append(command.strip())
-    return commands
+    """The `gcloud dataflow flex-template run` commands of the README's GPU section."""
+    return commands_in_section("### GPU workers", "gcloud dataflow flex-template run")
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +52,7 @@ def gpu_launcher(tmp_path_factory, gcs_emulator, metadata_server, dataflow_api, 
 @pytest.fixture(scope="module")
 def captured(shell, dataflow_api) -> CapturedLaunch:
     (command,) = gpu_launches()
-    before = len(dataflow_api.launches)
-    result = shell.run(command)
-    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
-    (launch,) = dataflow_api.launches[before:]
-    return launch
+    return shell.send_launch(command, dataflow_api)
 
 
 def test_the_gpu_section_shows_one_launch_of_the_gpu_template():

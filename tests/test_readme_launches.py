@@ -8,7 +8,7 @@ import pytest
 
 from tests.cloud_shell import GCLOUD, CloudShell
 from tests.emulators import PROJECT
-from tests.google_fakes import CapturedLaunch, check_launch_parameters
+from tests.google_fakes import check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, TEMPLATE_METADATA
 from tests.launcher import REGION, invocation_of
 from tests.readme import commands_starting_with
@@ -44,14 +44,6 @@ def readme_tables(shell, bigquery_emulator) -> None:
     assert table.num_rows == 10_000
 
 
-def send(shell: CloudShell, dataflow_api, command: str) -> CapturedLaunch:
-    before = len(dataflow_api.launches)
-    result = shell.run(command)
-    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
-    (captured,) = dataflow_api.launches[before:]
-    return captured
-
-
 def test_the_readme_shows_a_launch_for_each_kind_of_source():
     names = {launch_id(command) for command in LAUNCHES}
     assert {"mnist", "mnist-bq", "mnist-query"} <= names, names
@@ -59,7 +51,7 @@ def test_the_readme_shows_a_launch_for_each_kind_of_source():
 
 @pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)
 def test_a_readme_launch_sends_what_the_template_accepts(shell, dataflow_api, command):
-    captured = send(shell, dataflow_api, command)
+    captured = shell.send_launch(command, dataflow_api)
     assert captured.accepted
     assert (captured.project, captured.location) == (PROJECT, REGION)
     launch = captured.parameter
@@ -77,7 +69,7 @@ def test_a_query_with_commas_needs_the_alternate_delimiter(shell, dataflow_api):
     result = shell.run(naive)
     assert result.returncode != 0 and "Bad syntax for dict arg" in result.stderr, result.stderr
     assert len(dataflow_api.launches) == before
-    captured = send(shell, dataflow_api, query_launch)
+    captured = shell.send_launch(query_launch, dataflow_api)
     assert captured.parameter["parameters"]["query"] == "SELECT key, image FROM mnist.images WHERE key < 100"
 
 
@@ -85,7 +77,7 @@ def test_a_query_with_commas_needs_the_alternate_delimiter(shell, dataflow_api):
 def test_a_readme_launch_runs_in_template_mode_end_to_end(
     shell, dataflow_api, launcher, launch_samples, readme_tables, command
 ):
-    captured = send(shell, dataflow_api, command)
+    captured = shell.send_launch(command, dataflow_api)
     environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
     launch = launcher.launch(parameters, environment)
     assert launch.returncode == 0, launch.output[-4000:]

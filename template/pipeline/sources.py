@@ -188,6 +188,11 @@ class _ReadBatchesFn(beam.DoFn):
                 yield item
 
 
+def _matched_files(begin, pattern: str):
+    """Every file matching `pattern`, opened for reading (Beam's fileio)."""
+    return begin | "Match files" >> fileio.MatchFiles(pattern) | "Open files" >> fileio.ReadMatches()
+
+
 class ReadFileRecords(beam.PTransform):
     """Records of every file matching a pattern (local, gs://, compressed or not): lines, or TFRecord
     records, in batches of one file each; damaged files as dead letters."""
@@ -199,13 +204,9 @@ class ReadFileRecords(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, begin):
-        read = (
-            begin
-            | "Match files" >> fileio.MatchFiles(self._pattern)
-            | "Open files" >> fileio.ReadMatches()
-            | "Read batches"
-            >> beam.ParDo(_ReadBatchesFn(self._record_format, self._batch_size)).with_outputs(_DEAD, main="batches")
-        )
+        read = _matched_files(begin, self._pattern) | "Read batches" >> beam.ParDo(
+            _ReadBatchesFn(self._record_format, self._batch_size)
+        ).with_outputs(_DEAD, main="batches")
         return read.batches, read[_DEAD]
 
 
@@ -240,11 +241,8 @@ class ReadWholeFiles(beam.PTransform):
         self._batch_size = batch_size
 
     def expand(self, begin):
-        read = (
-            begin
-            | "Match files" >> fileio.MatchFiles(self._pattern)
-            | "Open files" >> fileio.ReadMatches()
-            | "Read files" >> beam.ParDo(_ReadWholeFileFn()).with_outputs(_DEAD, main="files")
+        read = _matched_files(begin, self._pattern) | "Read files" >> beam.ParDo(_ReadWholeFileFn()).with_outputs(
+            _DEAD, main="files"
         )
         batches = (
             read.files
