@@ -31,6 +31,7 @@ from pipeline.table_checks import (
     describe_table,
     is_table_spec,
 )
+from pipeline.tensorflow_runtime import import_tensorflow
 
 DEAD_LETTER_SUFFIX = "_error_records"
 
@@ -176,12 +177,12 @@ def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature
     _check_readable_by_workers("--model", model_path, local_runner)
     try:
         location = locate_model(model_path)  # a wrong path is told without importing TensorFlow
-        signature = read_signature(location)
         if not local_runner:
-            return signature, None, 0.0
+            return read_signature(location), None, 0.0
+        import_tensorflow()  # not part of the model's load time
         started = time.perf_counter()
         model = load_model(model_path, location)
-        return signature, model, time.perf_counter() - started
+        return model.get_signature(), model, time.perf_counter() - started
     except ModelError as error:
         raise LaunchError(str(error)) from None
     except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
