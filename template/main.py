@@ -68,7 +68,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         print(note, file=sys.stderr)
 
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, config, redistribute=mode is not LaunchMode.LOCAL)
+    build(pipeline, config, remote=mode is not LaunchMode.LOCAL)
     if mode is LaunchMode.LOCAL:
         with LiveProgress(config.input_bytes):
             result = pipeline.run()

@@ -162,6 +162,15 @@ def test_csv_whose_header_lacks_an_input_is_refused_at_launch_naming_missing_and
     assert "it has wingspan, which the model does not take" in error
 
 
+def test_an_included_field_the_csv_header_lacks_is_refused_at_launch(tmp_path, capfd):
+    sample = PENGUINS / "penguins.csv"
+    output = f"--output={tmp_path / 'o'}"
+    error = launch_error(
+        capfd, f"--input={sample}", f"--model={PENGUINS / 'model'}", output, "--included_fields=colony"
+    )
+    assert error == f"error: --included_fields: the header of {sample} has no column colony"
+
+
 def test_tfrecord_examples_go_to_the_model_as_bytes_keyed_by_their_feature(tmp_path, capfd, example_model):
     import tensorflow as tf
 

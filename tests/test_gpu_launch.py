@@ -84,8 +84,8 @@ def test_the_gpu_launch_runs_in_template_mode_in_the_gpu_image(captured, gpu_lau
     assert pool["workerHarnessContainerImage"] == GPU_IMAGE
 
 
-def test_the_gpu_launch_shares_one_model_copy_per_gpu(captured, gpu_launcher, launch_samples):
-    """The job's RunInference keeps the model in one copy per GPU, shared by the worker's processes."""
+def test_the_gpu_launch_shares_one_model_copy_per_worker(captured, gpu_launcher, launch_samples):
+    """The job's RunInference keeps one copy of the model per worker, shared by its processes."""
     from apache_beam.internal import pickler
     from apache_beam.portability.api import beam_runner_api_pb2
 
@@ -100,7 +100,7 @@ def test_the_gpu_launch_shares_one_model_copy_per_gpu(captured, gpu_launcher, la
         if transform.spec.urn == "beam:transform:pardo:v1" and "_RunInferenceDoFn" in transform.unique_name
     ]
     handler = pickler.loads(payload)[0]._model_handler
-    assert handler.share_model_across_processes() and handler.model_copies() == 1  # count:1 in the README
+    assert handler.share_model_across_processes() and handler.model_copies() == 1
 
 
 def test_the_cpu_image_refuses_gpu_workers_in_one_line(captured, launcher, launch_samples):

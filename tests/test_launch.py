@@ -48,6 +48,15 @@ def staged_objects(gcs: GcsEmulator, environment: LaunchEnvironment) -> list[str
     return sorted(blob.name for blob in gcs.client().list_blobs(BUCKET, prefix=prefix))
 
 
+def staged_transform_names(launcher: FlexTemplateLauncher, environment: LaunchEnvironment) -> set[str]:
+    """The unique names of every transform in the pipeline the launch staged for the workers."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    options = job_object(launcher, environment)["environment"]["sdkPipelineOptions"]["options"]
+    proto = beam_runner_api_pb2.Pipeline.FromString(launcher.gcs.local_path(options["pipelineUrl"]).read_bytes())
+    return {transform.unique_name for transform in proto.components.transforms.values()}
+
+
 def assert_clean_template_launch(launch: Launch, environment: LaunchEnvironment = ENVIRONMENT) -> None:
     assert launch.returncode == 0, launch.output[-4000:]
     assert launch.blocked == [], "the launch reached beyond 127.0.0.1"
@@ -81,6 +90,12 @@ def test_workers_run_the_template_image_and_nothing_else_is_staged(text_launch, 
     staged = staged_objects(launcher.gcs, environment)
     assert len(staged) == 1 and staged[0].endswith("/pipeline.pb"), staged
     assert options["pipelineUrl"] == f"gs://{BUCKET}/{staged[0]}"
+
+
+def test_workers_share_the_files_and_the_records_of_a_few_large_ones(text_launch, launcher):
+    names = staged_transform_names(launcher, text_launch.environment)
+    assert "Read/Spread files" in names, "the worker that matched the files would read them all"
+    assert "Decode/Spread batches" in names, "the worker reading one large file would score it all"
 
 
 def test_every_pickle_in_the_staged_pipeline_loads_in_a_bare_worker_process(text_launch, launcher, tmp_path):
@@ -118,6 +133,7 @@ def test_a_bigquery_launch_writes_the_job_object_and_exits_0(launcher, uris, big
     assert_clean_template_launch(launch, environment)
     (pool,) = job_object(launcher, environment)["environment"]["workerPools"]
     assert pool["workerHarnessContainerImage"] == TEMPLATE_IMAGE
+    assert not {"Read/Spread files", "Decode/Spread batches"} & staged_transform_names(launcher, environment)
 
 
 def test_a_query_launch_is_checked_by_a_dry_run_and_exits_0(launcher, uris, bigquery_emulator):

@@ -11,7 +11,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.batches import RecordBatch
 from pipeline.formats import CSV, FILES, TFRECORD
-from pipeline.input_files import open_input
 from pipeline.options import LaunchError, first_line
 from pipeline.records import DeadLetter, value_count
 
@@ -42,12 +41,11 @@ def check_writable(flag: str, prefix: str) -> None:
 
 def _first_batch_of(metadata: FileMetadata, record_format: str, records: int) -> RecordBatch | DeadLetter | None:
     """The first batch a job would read from one file (or the dead letter of its damage, or None if empty)."""
-    from pipeline.sources import read_line_batches, read_tfrecord_batches
+    from pipeline.sources import files_batch, read_line_batches, read_tfrecord_batches, read_whole_file
 
     readable = fileio.ReadableFile(metadata)
     if record_format == FILES:
-        with open_input(metadata.path) as handle:
-            return RecordBatch("", 0, [handle.read()], origins=(metadata.path,))
+        return files_batch([(metadata.path, read_whole_file(metadata.path))])
     if record_format == TFRECORD:
         batches = read_tfrecord_batches(readable, records)
     else:

@@ -22,9 +22,8 @@ TFRECORD = "tfrecord"
 FILES = "files"
 AUTO = "auto"
 FORMATS = (KEY_VALUES, JSONL, CSV, TFRECORD, FILES)
-LINE_FORMATS = (KEY_VALUES, JSONL, CSV)
 
-_COMPRESSION_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".deflate", ".lzma", ".xz")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".zstd", ".deflate", ".lzma", ".xz")
 _BY_EXTENSION = {
     ".jsonl": JSONL,
     ".json": JSONL,

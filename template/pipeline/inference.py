@@ -18,6 +18,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from pipeline.batches import InstanceBatch, ScoredBatch
 from pipeline.models import LoadedModel, load_model, predict_checked
 from pipeline.records import DeadLetter, Reason, Rejection, utc_now
+from pipeline.tensorflow_runtime import require_gpu
 
 
 def _restore_memory_readings() -> None:
@@ -36,17 +37,21 @@ _restore_memory_readings()
 class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedModel]):
     """Loads a TensorFlow model of any supported format and calls it on InstanceBatches by input name.
 
-    `shared_copies` > 0 makes RunInference keep that many copies of the model per worker VM, shared by
-    all its processes, instead of one per process: what a GPU worker needs (one copy per GPU).
+    `shared_on_worker` makes RunInference keep one copy of the model per worker VM, shared by all
+    its SDK processes, instead of one per process: what a GPU worker needs, its processes sharing
+    one GPU's memory. (More copies would all land on the first GPU: TensorFlow places a model on
+    the first GPU it sees, and copies are not pinned to devices.)
     """
 
-    def __init__(self, model_path: str, outputs: tuple[str, ...], shared_copies: int = 0):
+    def __init__(self, model_path: str, outputs: tuple[str, ...], shared_on_worker: bool = False):
         super().__init__()
         self._model_path = model_path
         self._outputs = outputs
-        self._shared_copies = shared_copies
+        self._shared_on_worker = shared_on_worker
 
     def load_model(self) -> LoadedModel:
+        if self._shared_on_worker:
+            require_gpu(self._model_path)
         return load_model(self._model_path)
 
     def run_inference(
@@ -62,10 +67,10 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedM
         return True
 
     def share_model_across_processes(self) -> bool:
-        return self._shared_copies > 0
+        return self._shared_on_worker
 
     def model_copies(self) -> int:
-        return max(self._shared_copies, 1)
+        return 1
 
     def __repr__(self) -> str:
         return f"InstanceBatchModelHandler({self._model_path!r})"

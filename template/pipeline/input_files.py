@@ -135,7 +135,10 @@ class CheckedDecompressor(io.RawIOBase):
         """Decoded pieces of compressed bytes; a member's end starts the next one, zero padding is skipped."""
         while data:
             if self._members_ended and not self._member_has_data:
+                padding = len(data)
                 data = data.lstrip(b"\0")
+                if isinstance(self._member, _ZLIB_TYPE):
+                    self._position += padding - len(data)
                 if not data:
                     return
             self._member_has_data = True
@@ -151,6 +154,8 @@ class CheckedDecompressor(io.RawIOBase):
             if not self._member.eof:
                 return
             data = self._member.unused_data
+            if isinstance(self._member, _ZLIB_TYPE):  # the next member's bytes were counted as this one's
+                self._position -= len(data)
             self._member, self._member_has_data = self._new_member(), False
             self._members_ended += 1
 

@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.batches import InstanceBatch, SourceBatch
-from pipeline.records import Reason, Rejection
+from pipeline.records import INT64_MAX, INT64_MIN, Reason, Rejection
 from pipeline.signatures import TensorSpec
 
 KEY_INT = "int"
 KEY_STR = "str"
 KEY_POSITION = "position"
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def convert_key(value: Any, kind: str) -> Any | Rejection:
             return Rejection(Reason.BAD_KEY, f"key {_excerpt(value)} is not an integer")
         if isinstance(value, float) and not value.is_integer():
             return Rejection(Reason.BAD_KEY, f"key {_excerpt(value)} is not an integer")
-        if not _INT64[0] <= value <= _INT64[1]:
+        if not INT64_MIN <= value <= INT64_MAX:
             return Rejection(Reason.KEY_OUT_OF_RANGE, f"key {_excerpt(value)} does not fit in a 64-bit integer")
         return int(value)
     if isinstance(value, bytes):

@@ -162,7 +162,14 @@ def predict_checked(
     for name in names:
         if outputs[name].shape[:1] != (count,):
             raise OutputMismatch(f"output '{name}' has shape {outputs[name].shape} for a batch of {count}")
-    return {name: outputs[name] for name in names}
+    return {name: _plain(outputs[name]) for name in names}
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    """bfloat16 and float16 outputs as float32: NumPy alone cannot test or print bfloat16 values."""
+    if array.dtype.name in ("bfloat16", "float16") or array.dtype.name.startswith("float8"):
+        return array.astype(np.float32)
+    return array
 
 
 _LOADED: dict[str, LoadedModel] = {}

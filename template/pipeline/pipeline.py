@@ -18,8 +18,12 @@ from pipeline.sinks import (
 from pipeline.sources import ReadFileRecords, ReadTableRows, ReadWholeFiles
 from pipeline.validation import JobConfig
 
+# Below this many input files, a remote job also spreads the records of each file over the
+# workers: one large gzip file is read by one worker, which would otherwise decode and score it all.
+FEW_FILES = 16
 
-def _source(config: JobConfig) -> beam.PTransform:
+
+def _source(config: JobConfig, remote: bool) -> beam.PTransform:
     if config.source == "bigquery":
         return ReadTableRows(
             config.batch_size,
@@ -30,8 +34,8 @@ def _source(config: JobConfig) -> beam.PTransform:
             columns=config.input_columns,
         )
     if config.record_format == FILES:
-        return ReadWholeFiles(config.input, config.batch_size)
-    return ReadFileRecords(config.input, config.record_format, config.batch_size)
+        return ReadWholeFiles(config.input, config.batch_size, spread_files=remote)
+    return ReadFileRecords(config.input, config.record_format, config.batch_size, spread_files=remote)
 
 
 def _prediction_sink(config: JobConfig) -> beam.PTransform:
@@ -46,14 +50,22 @@ def _dead_letter_sink(config: JobConfig) -> beam.PTransform:
     return WriteDeadLettersText(config.dead_letter)
 
 
-def build(pipeline: beam.Pipeline, config: JobConfig, *, redistribute: bool = False) -> None:
-    """Adds the whole job to `pipeline`."""
-    handler = InstanceBatchModelHandler(
-        config.model, tuple(spec.name for spec in config.rows.outputs), shared_copies=config.gpu_count
+def _spreads_records(config: JobConfig, remote: bool) -> bool:
+    """Whether record batches are reshuffled after reading: on remote runners, for a few large files
+    (a table's export is read in parallel already, and many files spread by themselves)."""
+    return (
+        remote and config.source == "text" and config.record_format != FILES and (config.input_files or 0) < FEW_FILES
     )
-    batches, damaged = pipeline | "Read" >> _source(config)
+
+
+def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -> None:
+    """Adds the whole job to `pipeline`; `remote` spreads the work over workers (remote runners)."""
+    handler = InstanceBatchModelHandler(
+        config.model, tuple(spec.name for spec in config.rows.outputs), shared_on_worker=config.gpu_count > 0
+    )
+    batches, damaged = pipeline | "Read" >> _source(config, remote)
     decoder = decoder_for(config.decoding, config.feeding)
-    instances, undecodable = batches | "Decode" >> DecodeRecords(decoder, redistribute)
+    instances, undecodable = batches | "Decode" >> DecodeRecords(decoder, redistribute=_spreads_records(config, remote))
     scored, failed = instances | "Predict" >> Predict(handler)
     rows, unwritable = scored | "Format rows" >> FormatRows(config.rows, as_json_lines=config.sink == "text")
     _ = rows | "Write predictions" >> _prediction_sink(config)

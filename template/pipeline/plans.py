@@ -100,10 +100,18 @@ def row_plan(signature: ModelSignature, feeding: Feeding, included_types: dict[s
     outputs = tuple(spec for spec in signature.outputs if spec.name != feeding.key_field)
     if not outputs:
         raise ModelError(f"--model={signature.path}: the model has no output besides '{feeding.key_field}'")
-    clashes = [
-        name for name in feeding.included_fields if name in {spec.name for spec in outputs} | {feeding.key_field}
-    ]
-    if clashes:
-        raise ModelError(f"--included_fields: {', '.join(clashes)} would overwrite the key or a model output")
     included = tuple((name, included_types.get(name, "STRING")) for name in feeding.included_fields)
-    return RowPlan(outputs, feeding.key_field, feeding.key_kind, included)
+    plan = RowPlan(outputs, feeding.key_field, feeding.key_kind, included)
+    seen: set[str] = set()
+    clashes = []
+    for field in plan.schema()["fields"]:  # BigQuery column names ignore case
+        name = field["name"].lower()
+        if name in seen:
+            clashes.append(field["name"])
+        seen.add(name)
+    if clashes:
+        raise ModelError(
+            f"--included_fields: {', '.join(clashes)} would overwrite the key or a prediction column; "
+            "rename the field or leave it out"
+        )
+    return plan

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.batches import RecordBatch, RowBatch, SourceBatch
 from pipeline.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS, decoder_for
-from pipeline.decoders.csv_lines import header_columns, split_csv_line, typed
+from pipeline.decoders.csv_typing import header_columns, split_csv_line, typed
 from pipeline.decoders.json_lines import parse_json_line
 from pipeline.decoders.tfrecords import example_fields
 from pipeline.file_checks import first_record_width
@@ -104,7 +104,13 @@ def plan_for_files(
         else:
             feeding = named_feeding(signature, key_field, key_kind, included)
             if fields and record_format == CSV:
-                check_fields(feeding, header_columns(first.header) or [], f"{input_flag}={first.origin}: the header")
+                header = header_columns(first.header) or []
+                check_fields(feeding, header, f"{input_flag}={first.origin}: the header")
+                absent = [name for name in included if name not in header]
+                if absent:
+                    raise ModelError(
+                        f"--included_fields: the header of {first.origin} has no column {', '.join(absent)}"
+                    )
             elif fields:
                 check_fields(feeding, list(fields), f"{input_flag}={first.origin}: the first record")
         plan = RecordPlan(record_format, feeding, row_plan(signature, feeding, types))

@@ -18,7 +18,9 @@ Floats are written with the shortest decimal that round-trips the model's float3
 from __future__ import annotations
 
 import base64
+import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,10 @@ def _coerce(value: Any, bq_type: str) -> Any:
     """An included value as its column takes it; a Rejection when it cannot be."""
     if value is None:
         return None
+    if isinstance(value, Decimal):  # BigQuery NUMERIC and BIGNUMERIC columns
+        value = float(value)
+    elif isinstance(value, (datetime.date, datetime.time)):  # DATE, DATETIME, TIMESTAMP, TIME columns
+        value = value.isoformat()
     if bq_type == "BOOLEAN" and isinstance(value, bool):
         return value
     if bq_type == "INTEGER" and isinstance(value, int) and not isinstance(value, bool):

@@ -57,10 +57,6 @@ class ModelSignature:
     def input(self, name: str) -> TensorSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)
 
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.inputs)
-
 
 def _dims(shape) -> tuple[int | None, ...]:
     """The per-instance dims of a batch-major shape given as ints/None (-1 for unknown)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import apache_beam as beam
@@ -25,6 +25,7 @@ from pipeline.records import DeadLetter, Reason, utc_now
 _DEAD = "dead_letters"
 _READ_CHUNK_BYTES = 1 << 22
 _PREFETCH_BATCHES = 4
+_FILE_WEIGHT_BYTES = 1 << 16
 _T = TypeVar("_T")
 
 
@@ -188,23 +189,32 @@ class _ReadBatchesFn(beam.DoFn):
                 yield item
 
 
-def _matched_files(begin, pattern: str):
-    """Every file matching `pattern`, opened for reading (Beam's fileio)."""
-    return begin | "Match files" >> fileio.MatchFiles(pattern) | "Open files" >> fileio.ReadMatches()
+def _matched_files(begin, pattern: str, spread: bool):
+    """Every file matching `pattern`, opened for reading (Beam's fileio).
+
+    `spread` reshuffles the matches first: matching is one element's work, and without it every
+    file of the job would be read by the worker that matched them.
+    """
+    matches = begin | "Match files" >> fileio.MatchFiles(pattern)
+    if spread:
+        matches = matches | "Spread files" >> beam.Reshuffle()
+    return matches | "Open files" >> fileio.ReadMatches()
 
 
 class ReadFileRecords(beam.PTransform):
     """Records of every file matching a pattern (local, gs://, compressed or not): lines, or TFRecord
-    records, in batches of one file each; damaged files as dead letters."""
+    records, in batches of one file each; damaged files as dead letters. `spread_files` spreads
+    the files over the workers (remote runners)."""
 
-    def __init__(self, pattern: str, record_format: str, batch_size: int):
+    def __init__(self, pattern: str, record_format: str, batch_size: int, spread_files: bool = False):
         super().__init__()
         self._pattern = pattern
         self._record_format = record_format
         self._batch_size = batch_size
+        self._spread_files = spread_files
 
     def expand(self, begin):
-        read = _matched_files(begin, self._pattern) | "Read batches" >> beam.ParDo(
+        read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
             _ReadBatchesFn(self._record_format, self._batch_size)
         ).with_outputs(_DEAD, main="batches")
         return read.batches, read[_DEAD]
@@ -219,8 +229,7 @@ class _ReadWholeFileFn(beam.DoFn):
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
         try:
-            with open_input(path, on_bytes=progress.bytes_read) as handle:
-                data = handle.read()
+            data = read_whole_file(path, on_bytes=progress.bytes_read)
         except DamagedInput as damage:
             self._records_read.inc()
             yield beam.pvalue.TaggedOutput(_DEAD, _damage_letter(path, damage))
@@ -228,26 +237,41 @@ class _ReadWholeFileFn(beam.DoFn):
         yield path, data
 
 
-def _files_batch(files: list[tuple[str, bytes]]) -> RecordBatch:
+def read_whole_file(path: str, on_bytes: Callable[[int], None] | None = None) -> bytes:
+    """A file's bytes, decompressed when its name says so; DamagedInput when they cannot all be."""
+    with open_input(path, on_bytes=on_bytes) as handle:
+        return handle.read()
+
+
+def files_batch(files: list[tuple[str, bytes]]) -> RecordBatch:
+    """Whole files as one batch of records, each file's path its record's origin."""
     return RecordBatch("", 0, [data for _, data in files], origins=tuple(path for path, _ in files))
 
 
-class ReadWholeFiles(beam.PTransform):
-    """Every file matching a pattern as one record, its path the record's origin, in batches."""
+def _file_weight(file: tuple[str, bytes]) -> int:
+    """A file's share of a batch: one per started 64 KiB."""
+    return 1 + len(file[1]) // _FILE_WEIGHT_BYTES
 
-    def __init__(self, pattern: str, batch_size: int):
+
+class ReadWholeFiles(beam.PTransform):
+    """Every file matching a pattern as one record, its path the record's origin, in batches of at
+    most `batch_size` files and about `batch_size` x 64 KiB, so that large files come fewer at a time."""
+
+    def __init__(self, pattern: str, batch_size: int, spread_files: bool = False):
         super().__init__()
         self._pattern = pattern
         self._batch_size = batch_size
+        self._spread_files = spread_files
 
     def expand(self, begin):
-        read = _matched_files(begin, self._pattern) | "Read files" >> beam.ParDo(_ReadWholeFileFn()).with_outputs(
-            _DEAD, main="files"
-        )
+        read = _matched_files(begin, self._pattern, self._spread_files) | "Read files" >> beam.ParDo(
+            _ReadWholeFileFn()
+        ).with_outputs(_DEAD, main="files")
         batches = (
             read.files
-            | "Batch files" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
-            | "As record batches" >> beam.Map(_files_batch)
+            | "Batch files"
+            >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size, element_size_fn=_file_weight)
+            | "As record batches" >> beam.Map(files_batch)
         )
         return batches, read[_DEAD]
 

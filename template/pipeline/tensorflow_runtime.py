@@ -35,3 +35,20 @@ def import_tensorflow():
             tensorflow = importlib.import_module("tensorflow")
             tensorflow.config.list_physical_devices()  # the CUDA probe logs here, once
     return importlib.import_module("tensorflow")
+
+
+class NoGpuError(RuntimeError):
+    """A job launched for GPU workers, on a worker where TensorFlow sees none."""
+
+
+def require_gpu(what: str) -> None:
+    """Refuses to run a GPU job on the CPU: its rate would be a fraction of what was paid for,
+    unnoticed. Usual causes: the NVIDIA driver was not installed (`install-nvidia-driver` missing
+    from worker_accelerator), or the image's CUDA libraries do not match the driver."""
+    tensorflow = import_tensorflow()
+    if not tensorflow.config.list_physical_devices("GPU"):
+        raise NoGpuError(
+            f"{what}: the job asked for GPU workers, but TensorFlow sees no GPU on this worker "
+            f"(TEMPLATE_VARIANT={os.environ.get('TEMPLATE_VARIANT', 'unset')}); check that worker_accelerator "
+            "includes install-nvidia-driver and that the workers run the GPU image"
+        )

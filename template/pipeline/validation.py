@@ -59,7 +59,8 @@ class JobConfig:
     model_load_s: float = 0.0
     input_rows: int | None = None  # rows of an input table at launch: fewer read is a dead letter
     input_bytes: int | None = None  # size of the input files at launch, for progress
-    gpu_count: int = 0  # GPUs per worker: one shared model copy each
+    input_files: int | None = None  # files matched at launch
+    gpu_count: int = 0  # GPUs per worker; with any, one model copy per worker, shared by its processes
 
 
 def _require(value: str | None, flag: str, what: str) -> str:
@@ -94,6 +95,7 @@ class _Input:
     first: RecordBatch | None = None  # the first records of the first readable file
     table: TableInfo | None = None
     size_bytes: int | None = None  # of the input files, as stored
+    file_count: int | None = None
 
 
 def _record_format(params, pattern: str, files: list) -> str:
@@ -118,7 +120,7 @@ def _check_input(params, project: str | None, local_runner: bool) -> _Input:
         record_format = _record_format(params, pattern, files)
         first = first_batch(files, record_format)
         size = sum(metadata.size_in_bytes for metadata in files)
-        return _Input(source, pattern, None, record_format, first, size_bytes=size)
+        return _Input(source, pattern, None, record_format, first, size_bytes=size, file_count=len(files))
     if str(params.format or AUTO).strip().lower() != AUTO:
         raise LaunchError("--format applies only to file inputs (source=text); a table's columns are fed by name")
     if query:
@@ -258,5 +260,6 @@ def validate(options: PipelineOptions) -> JobConfig:
         model_load_s=model_load_s,
         input_rows=checked.table.rows if checked.table else None,
         input_bytes=checked.size_bytes,
+        input_files=checked.file_count,
         gpu_count=gpu_count,
     )

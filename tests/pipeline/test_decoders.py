@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.batches import RecordBatch, RowBatch
 from pipeline.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS, decoder_for
 from pipeline.decoders.arrow_columns import csv_instances, json_instances
-from pipeline.decoders.csv_lines import split_csv_line, typed
+from pipeline.decoders.csv_typing import split_csv_line, typed
 from pipeline.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
 from pipeline.signatures import TensorSpec
 
@@ -127,9 +127,21 @@ def test_table_rows_feed_by_column_and_the_seeds_rows_as_its_lines():
     assert sorted(letter.reason for letter in decoded.dead_letters) == ["null_field", "wrong_value_count"]
 
 
+def test_the_seeds_rows_carry_their_included_columns():
+    seed = Feeding((TensorSpec("image", "float32", (2,)),), "key", KEY_INT, included_fields=("label", "batch"))
+    rows = [
+        {"key": 4, "image": "0,0.5", "label": 7, "batch": "a"},
+        {"key": 5, "image": "1", "label": 1, "batch": "b"},  # too few values: a dead letter
+        {"key": 6, "image": "1,2", "label": None, "batch": "c"},
+    ]
+    (instances,) = decode(BIGQUERY_KEY_VALUES, RowBatch("p:d.images", rows), seed).instances
+    assert instances.keys.tolist() == [4, 6]
+    assert instances.included == [{"label": 7, "batch": "a"}, {"label": None, "batch": "c"}]
+
+
 # The vectorised Arrow paths against the per-record path, on records drawn to be well-formed or not.
 
-islands = st.sampled_from(["Dream", "Biscoe", "Torgersen", "", "a,b", 'say "x"', "7"])
+islands = st.sampled_from(["Dream", "Biscoe", "Torgersen", "", "a,b", 'say "x"', "7", " Dream ", "true"])
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 odd_numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64), st.sampled_from(["1.5", "", "NA", "x", None, True])
@@ -141,6 +153,7 @@ well_formed = st.fixed_dictionaries(
         "length": st.one_of(finite, st.integers(-(10**6), 10**6)),
         "count": st.integers(-(10**6), 10**6),
         "vector": st.lists(finite, min_size=2, max_size=2),
+        "note": st.one_of(st.integers(-5, 5), finite, st.sampled_from(["x", "2024-01-01", " 7 ", True, None])),
     }
 )
 damaged = st.fixed_dictionaries(
@@ -169,6 +182,7 @@ def same_instances(fast, slow) -> None:
     assert not slow.dead_letters, "the fast path kept a record the per-record path rejects"
     (expected,) = slow.instances
     assert fast.keys.tolist() == expected.keys.tolist()
+    assert fast.included == expected.included
     for name, array in expected.features.items():
         got = fast.features[name]
         if array.dtype == object:
@@ -181,15 +195,18 @@ def same_instances(fast, slow) -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records, min_size=1, max_size=6))
 def test_arrow_json_lines_equal_the_per_record_path(rows):
+    feeding = Feeding(TABULAR, "key", KEY_INT, included_fields=("note", "island"))
     batch = RecordBatch("in.jsonl", 1, [json.dumps(row).encode() for row in rows])
-    fast = json_instances(FEEDING, batch)
+    fast = json_instances(feeding, batch)
     if fast is not None:
-        same_instances(fast, per_record(FEEDING, batch, "jsonl"))
+        same_instances(fast, per_record(feeding, batch, "jsonl"))
 
 
 def csv_cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, str):
         return value if value and "," not in value and '"' not in value else '"' + value.replace('"', '""') + '"'
     return repr(value) if isinstance(value, float) else str(value)
@@ -198,8 +215,8 @@ def csv_cell(value) -> str:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records, min_size=1, max_size=6))
 def test_arrow_csv_equals_the_per_record_path(rows):
-    feeding = Feeding(TABULAR[:3], "key", KEY_INT)
-    names = ["key", "island", "length", "count"]
+    feeding = Feeding(TABULAR[:3], "key", KEY_INT, included_fields=("note", "island"))
+    names = ["key", "island", "length", "count", "note"]
     lines = [",".join(csv_cell(row.get(name)) for name in names).encode() for row in rows]
     batch = RecordBatch("in.csv", 2, lines, header=",".join(names).encode())
     fast = csv_instances(feeding, batch)

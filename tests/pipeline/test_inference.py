@@ -8,6 +8,7 @@ import pytest
 from pipeline.batches import InstanceBatch, RecordBatch
 from pipeline.inference import InstanceBatchModelHandler, failed_batch_dead_letters
 from pipeline.records import Reason
+from pipeline.tensorflow_runtime import NoGpuError
 from tests.model_factories import CLASSES, WIDTH, reference_scores
 
 
@@ -28,9 +29,19 @@ def test_handler_calls_the_model_by_input_name_and_measures_without_pickling(tin
     assert not handler.share_model_across_processes() and handler.model_copies() == 1
 
 
-def test_gpu_workers_share_one_model_copy_per_gpu():
-    handler = InstanceBatchModelHandler("gs://b/model", ("scores",), shared_copies=2)
-    assert handler.share_model_across_processes() and handler.model_copies() == 2
+def test_gpu_workers_share_one_model_copy_among_their_processes():
+    handler = InstanceBatchModelHandler("gs://b/model", ("scores",), shared_on_worker=True)
+    assert handler.share_model_across_processes() and handler.model_copies() == 1
+
+
+def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_models):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the refusal cannot be seen here")
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",), shared_on_worker=True)
+    with pytest.raises(NoGpuError, match="asked for GPU workers, but TensorFlow sees no GPU"):
+        handler.load_model()
 
 
 def test_handler_refuses_outputs_of_the_wrong_shape_or_missing(tiny_models):

@@ -88,3 +88,15 @@ def test_bytes_read_from_storage_are_counted(tmp_path):
         while handle.read(1 << 16):
             pass
     assert sum(counted) == path.stat().st_size
+
+
+def test_damage_in_a_later_member_is_placed_inside_that_member(tmp_path):
+    first, second = gzip.compress(LINES[:100_000]), bytearray(gzip.compress(LINES[100_000:]))
+    middle = len(second) // 5
+    second[middle : middle + 50] = bytes(range(50))  # damage that still decodes, to be caught by the check
+    path = tmp_path / "members.gz"
+    path.write_bytes(first + second)
+    with pytest.raises(DamagedInput) as caught, open_input(str(path)) as handle:
+        while handle.read(1 << 16):
+            pass
+    assert len(first) < caught.value.offset <= path.stat().st_size

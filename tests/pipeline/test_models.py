@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.model_files import ModelError, ModelFormat, locate_model
-from pipeline.models import load_model
+from pipeline.models import load_model, predict_checked
 from pipeline.signatures import TensorSpec, read_signature
 from tests.conftest import SAMPLE_MODEL
 from tests.model_factories import CLASSES, IMAGE_SHAPE, WIDTH, lambda_keras_file, reference_scores
@@ -93,3 +93,19 @@ def test_checkpoint_without_weights_is_a_clear_error(tmp_path, shared_dir):
     prefix.with_suffix(".meta").write_bytes((shared_dir / "data/seed-model/export.meta").read_bytes())
     with pytest.raises(ModelError, match="weights do not restore"):
         load_model(str(prefix))
+
+
+def test_half_precision_outputs_come_back_as_float32(tmp_path):
+    import tensorflow as tf
+
+    class HalfPrecision(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            return {"half": tf.cast(x, tf.float16), "brain": tf.cast(x * 2, tf.bfloat16)}
+
+    module = HalfPrecision()
+    tf.saved_model.save(module, str(tmp_path / "half"), signatures={"serving_default": module.serve})
+    model = load_model(str(tmp_path / "half"))
+    outputs = predict_checked(model, {"x": np.array([[1.5, np.inf]], dtype=np.float32)}, ("half", "brain"))
+    assert {array.dtype for array in outputs.values()} == {np.dtype(np.float32)}
+    np.testing.assert_array_equal(outputs["brain"], [[3.0, np.inf]])

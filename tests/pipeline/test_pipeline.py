@@ -30,13 +30,13 @@ BAD_LINES = {
 }
 
 
-def run_job(tmp_path: Path, input_pattern: str, model: str, *extra: str):
+def run_job(tmp_path: Path, input_pattern: str, model: str, *extra: str, remote: bool = False):
     options = PipelineOptions(
         [f"--input={input_pattern}", f"--output={tmp_path / 'out' / 'predictions'}", f"--model={model}", *extra]
     )
     config = validate(options)
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, config)
+    build(pipeline, config, remote=remote)
     result = pipeline.run()
     result.wait_until_finish()
     return config, read_counts(result)
@@ -68,8 +68,9 @@ def mixed_input(tmp_path_factory, sample_lines) -> Path:
     return path
 
 
-def test_pipeline_matches_direct_model_calls_and_accounts_for_every_record(tmp_path, mixed_input, sample_lines):
-    _, counts = run_job(tmp_path, str(mixed_input), str(SAMPLE_MODEL), "--batch_size=64")
+@pytest.mark.parametrize("remote", [False, True], ids=["local-graph", "remote-graph-with-reshuffles"])
+def test_pipeline_matches_direct_model_calls_and_accounts_for_every_record(tmp_path, mixed_input, sample_lines, remote):
+    _, counts = run_job(tmp_path, str(mixed_input), str(SAMPLE_MODEL), "--batch_size=64", remote=remote)
 
     predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
     dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")

@@ -10,7 +10,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.records import DeadLetter
-from pipeline.sources import ReadFileRecords, read_line_batches
+from pipeline.sources import ReadFileRecords, ReadWholeFiles, read_line_batches
 
 
 def readable(path) -> fileio.ReadableFile:
@@ -137,3 +137,17 @@ def test_fewer_rows_read_than_the_table_held_is_a_dead_letter():
             equal_to([("p:d.t", "incomplete_read", "read 9,990 rows of the 10,000 the table held at launch")]),
         )
         assert_that(whole, equal_to([]), label="a whole read has none")
+
+
+def test_whole_files_are_batched_by_size_as_well_as_by_count(tmp_path):
+    for index in range(6):
+        (tmp_path / f"big{index}.bin").write_bytes(bytes(200_000))  # four 64 KiB shares each
+    for index in range(8):
+        (tmp_path / f"small{index}.bin").write_bytes(b"x")
+    with beam.Pipeline() as pipeline:
+        batches, _ = pipeline | ReadWholeFiles(str(tmp_path / "*.bin"), batch_size=8, spread_files=True)
+        shares = batches | beam.Map(lambda batch: sum(1 + len(payload) // 65536 for payload in batch.payloads))
+        files = batches | beam.Map(len) | beam.CombineGlobally(sum)
+        largest = shares | beam.CombineGlobally(max) | beam.Map(lambda share: share <= 8)
+        assert_that(largest, equal_to([True]), label="no batch over eight shares")
+        assert_that(files, equal_to([14]), label="every file read once")

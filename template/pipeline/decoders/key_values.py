@@ -3,6 +3,8 @@ fast path, parsed a batch at a time by `records.parse_lines`."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipeline.batches import InstanceBatch, RecordBatch, RowBatch
 from pipeline.decoders.base import Decoded, dead_letters
 from pipeline.instances import Feeding, key_feed
@@ -30,19 +32,31 @@ class KeyValuesDecoder:
 
 
 class KeyValuesRowsDecoder:
-    """`key INTEGER, image STRING` rows, decoded as the lines they were loaded from."""
+    """`key INTEGER, image STRING` rows, decoded as the lines they were loaded from; the fields
+    named in `included_fields` ride along to the output rows."""
 
     def __init__(self, feeding: Feeding):
         self._lines = KeyValuesDecoder(feeding)
         self._key_column = feeding.key_field
+        self._included = feeding.included_fields
 
     def decode(self, batch: RowBatch) -> Decoded:
-        lines, null_rows = [], []
+        lines, included, null_rows = [], [], []
         for position, row in enumerate(batch.rows):
             line = row_to_line(row, self._key_column)
             if isinstance(line, Rejection):
                 null_rows.append((position, line))
             else:
                 lines.append(line)
+                if self._included:
+                    included.append({name: row.get(name) for name in self._included})
         decoded = self._lines.decode(RecordBatch(batch.origin, 0, lines)) if lines else Decoded()
+        if self._included:
+            decoded = Decoded(
+                [
+                    dataclasses.replace(instances, included=[included[int(index)] for index in instances.positions])
+                    for instances in decoded.instances
+                ],
+                decoded.dead_letters,
+            )
         return Decoded(decoded.instances, dead_letters(batch, null_rows) + decoded.dead_letters)

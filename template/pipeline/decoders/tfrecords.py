@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.batches import InstanceBatch, RecordBatch
 from pipeline.decoders.base import Decoded, dead_letters
-from pipeline.instances import KEY_POSITION, Feeding, convert_key, key_feed
+from pipeline.instances import KEY_INT, KEY_POSITION, Feeding, convert_key, key_feed
 from pipeline.records import Reason, Rejection
 
 
@@ -63,7 +63,7 @@ class TfRecordDecoder:
             included.append({name: fields.get(name) for name in self._feeding.included_fields})
         if not keys:
             return Decoded([], dead_letters(batch, rejections))
-        key_array = np.array(keys, dtype=np.int64 if self._feeding.key_kind == "int" else object)
+        key_array = np.array(keys, dtype=np.int64 if self._feeding.key_kind == KEY_INT else object)
         features = {self._input.name: np.array([batch.payloads[position] for position in positions], dtype=object)}
         if self._feeding.key_input is not None:
             features[self._feeding.key_input.name] = key_feed(key_array, self._feeding.key_input)
