@@ -17,8 +17,26 @@ import orjson
 from pipeline.records import DeadLetter, Rejection, utc_now
 
 
+class _DeadLetters:
+    """A source batch's dead letters: the origin and exact payload of the record at an index."""
+
+    def origin_of(self, index: int) -> str: ...
+
+    def payload_of(self, index: int) -> bytes: ...
+
+    def dead_letter(self, index: int, rejection: Rejection, stacktrace: str = "", timestamp: str = "") -> DeadLetter:
+        return DeadLetter(
+            self.origin_of(index),
+            self.payload_of(index),
+            rejection.reason,
+            rejection.message,
+            stacktrace,
+            timestamp or utc_now(),
+        )
+
+
 @dataclass(frozen=True)
-class RecordBatch:
+class RecordBatch(_DeadLetters):
     """Records of one file read together (or whole files, one record each), as bytes.
 
     `start` is the position of the first record: its line number (1-based) in a line format, its
@@ -47,19 +65,9 @@ class RecordBatch:
             return self.origins[index]
         return f"{self.origin}:{self.start + index}"
 
-    def dead_letter(self, index: int, rejection: Rejection, stacktrace: str = "", timestamp: str = "") -> DeadLetter:
-        return DeadLetter(
-            self.origin_of(index),
-            self.payload_of(index),
-            rejection.reason,
-            rejection.message,
-            stacktrace,
-            timestamp or utc_now(),
-        )
-
 
 @dataclass(frozen=True)
-class RowBatch:
+class RowBatch(_DeadLetters):
     """Rows of a BigQuery table or query, as dicts of column values."""
 
     origin: str
@@ -76,11 +84,6 @@ class RowBatch:
 
     def position_of(self, index: int) -> str:
         return f"{self.origin}:{index}"
-
-    def dead_letter(self, index: int, rejection: Rejection, stacktrace: str = "", timestamp: str = "") -> DeadLetter:
-        return DeadLetter(
-            self.origin, self.payload_of(index), rejection.reason, rejection.message, stacktrace, timestamp or utc_now()
-        )
 
 
 SourceBatch = RecordBatch | RowBatch

@@ -164,6 +164,17 @@ def convert_key(value: Any, kind: str) -> Any | Rejection:
     return Rejection(Reason.BAD_KEY, f"key {_excerpt(value)} is not text or an integer")
 
 
+def record_key(feeding: Feeding, source: SourceBatch, position: int, fields: dict, what: str = "key field") -> Any:
+    """The key of the record at `position` of `source`, from its fields or its position; a Rejection
+    when a keyed job's record has no usable key (`what` names the missing thing in the message)."""
+    if feeding.key_kind == KEY_POSITION:
+        return source.position_of(position)
+    value = fields.get(feeding.key_field)
+    if value is None:
+        return Rejection(Reason.MISSING_KEY, f"no {what} '{feeding.key_field}'")
+    return convert_key(value, feeding.key_kind)
+
+
 def key_feed(keys: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """The keys as the signature's key input takes them (text keys only to a tf.string input)."""
     if spec.dtype == "string":
@@ -183,16 +194,10 @@ class InstanceBuilder:
     def add(self, position: int, fields: dict[str, Any]) -> None:
         """Adds the record at `position` of the source batch, or its rejection."""
         feeding = self._feeding
-        if feeding.key_kind == KEY_POSITION:
-            key: Any = self._source.position_of(position)
-        elif feeding.key_field not in fields or fields[feeding.key_field] is None:
-            self.rejections.append((position, Rejection(Reason.MISSING_KEY, f"no key field '{feeding.key_field}'")))
+        key = record_key(feeding, self._source, position, fields)
+        if isinstance(key, Rejection):
+            self.rejections.append((position, key))
             return
-        else:
-            key = convert_key(fields[feeding.key_field], feeding.key_kind)
-            if isinstance(key, Rejection):
-                self.rejections.append((position, key))
-                return
         values: dict[str, np.ndarray] = {}
         for spec in feeding.inputs:
             if spec.name not in fields:

@@ -34,11 +34,19 @@ class LoadedModel(Protocol):
         """One batch-major array per output name, for one batch-major array per input name."""
 
 
-def _tf_dtype(tf, dtype: str):
-    return tf.dtypes.as_dtype(dtype)
+def _constants(tf, features: dict[str, np.ndarray], dtypes: dict) -> dict:
+    """The batch's arrays as tensors of the dtypes the model's inputs take."""
+    return {name: tf.constant(array, dtype=dtypes[name]) for name, array in features.items()}
 
 
-class SavedModel:
+class _Model:
+    signature: ModelSignature
+
+    def get_signature(self) -> ModelSignature:
+        return self.signature
+
+
+class SavedModel(_Model):
     """A TF2 SavedModel called through its `serving_default` signature."""
 
     def __init__(self, local_path: str, location: ModelLocation):
@@ -53,19 +61,14 @@ class SavedModel:
             raise ModelError(f"--model={location.given}: the SavedModel has no 'serving_default' signature")
         self._function = signatures["serving_default"]
         self.signature = read_signature(ModelLocation(location.format, local_path, location.given))
-        self._dtypes = {spec.name: _tf_dtype(tf, spec.dtype) for spec in self.signature.inputs}
-
-    def get_signature(self) -> ModelSignature:
-        return self.signature
+        self._dtypes = {spec.name: tf.dtypes.as_dtype(spec.dtype) for spec in self.signature.inputs}
 
     def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tf = import_tensorflow()
-
-        feed = {name: tf.constant(array, dtype=self._dtypes[name]) for name, array in features.items()}
+        feed = _constants(import_tensorflow(), features, self._dtypes)
         return {name: tensor.numpy() for name, tensor in self._function(**feed).items()}
 
 
-class KerasFile:
+class KerasFile(_Model):
     """A `.keras` file, loaded with safe_mode=True and called through one traced function."""
 
     def __init__(self, local_path: str, location: ModelLocation):
@@ -80,7 +83,7 @@ class KerasFile:
             ) from None
         inputs, outputs = keras_specs(model)
         self.signature = ModelSignature(ModelFormat.KERAS, inputs, outputs, location.given)
-        specs = {spec.name: tf.TensorSpec((None, *spec.shape), _tf_dtype(tf, spec.dtype)) for spec in inputs}
+        specs = {spec.name: tf.TensorSpec((None, *spec.shape), tf.dtypes.as_dtype(spec.dtype)) for spec in inputs}
         output_names = [spec.name for spec in outputs]
 
         def call(features):
@@ -93,17 +96,12 @@ class KerasFile:
         self._call = tf.function(call, input_signature=[specs])
         self._dtypes = {name: spec.dtype for name, spec in specs.items()}
 
-    def get_signature(self) -> ModelSignature:
-        return self.signature
-
     def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tf = import_tensorflow()
-
-        feed = {name: tf.constant(array, dtype=self._dtypes[name]) for name, array in features.items()}
+        feed = _constants(import_tensorflow(), features, self._dtypes)
         return {name: np.asarray(tensor) for name, tensor in self._call(feed).items()}
 
 
-class Tf1Checkpoint:
+class Tf1Checkpoint(_Model):
     """A TF1 checkpoint of the 2017 sample's convention, run in its own graph and session."""
 
     def __init__(self, prefix: str, location: ModelLocation):
@@ -121,8 +119,8 @@ class Tf1Checkpoint:
             outputs = tf1_collection(self._graph, "outputs", location.given)
             self.signature = ModelSignature(
                 ModelFormat.TF1_CHECKPOINT,
-                tf1_specs(self._graph, inputs),
-                tf1_specs(self._graph, outputs),
+                tf1_specs(self._graph, inputs, location.given),
+                tf1_specs(self._graph, outputs, location.given),
                 location.given,
             )
             self._inputs = {name: self._graph.get_tensor_by_name(tensor) for name, tensor in inputs.items()}
@@ -136,9 +134,6 @@ class Tf1Checkpoint:
                     f"--model={location.given}: the checkpoint's weights do not restore: {first_line(error)}"
                 ) from None
         self._graph.finalize()
-
-    def get_signature(self) -> ModelSignature:
-        return self.signature
 
     def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         shapes = {spec.name: spec.shape for spec in self.signature.inputs}

@@ -17,7 +17,7 @@ from pipeline.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
 from pipeline.model_files import ModelError
 from pipeline.options import LaunchError
 from pipeline.plans import bytes_feeding, check_fields, key_kind_of, key_values_feeding, named_feeding, row_plan
-from pipeline.records import SEED_IMAGE_COLUMN, Rejection
+from pipeline.records import SEED_IMAGE_COLUMN, Rejection, row_to_line, value_count
 from pipeline.rows import RowPlan, included_type
 from pipeline.signatures import ModelSignature
 from pipeline.table_checks import TableInfo
@@ -155,8 +155,8 @@ def plan_for_table(
                     row_plan(signature, feeding, types),
                     tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
                 )
-                image = (table.first_row or {}).get(SEED_IMAGE_COLUMN)
-                width = None if image is None else first_record_width(RecordBatch("", 0, [f"0:{image}".encode()]))
+                line = row_to_line(table.first_row, key_field) if table.first_row else None
+                width = None if line is None or isinstance(line, Rejection) else value_count(line)
                 _check_width(signature, feeding, width, "--input")
                 return plan
         if key_field not in table.columns:

@@ -114,10 +114,14 @@ def tf1_collection(graph, name: str, given: str) -> dict[str, str]:
         raise ModelError(f"--model={given}: the '{name}' collection is not a JSON object of tensor names") from None
 
 
-def tf1_specs(graph, collection: dict[str, str]) -> tuple[TensorSpec, ...]:
+def tf1_specs(graph, collection: dict[str, str], given: str) -> tuple[TensorSpec, ...]:
+    """The specs of the tensors a collection names; a one-line refusal when one is not in the graph."""
     specs = []
     for name, tensor_name in sorted(collection.items()):
-        tensor = graph.get_tensor_by_name(tensor_name)
+        try:
+            tensor = graph.get_tensor_by_name(tensor_name)
+        except (KeyError, ValueError) as error:
+            raise ModelError(f"--model={given}: a collection names a missing tensor: {first_line(error)}") from None
         shape = tensor.shape.as_list() if tensor.shape.rank is not None else [None]
         specs.append(TensorSpec(name, tensor.dtype.name, _dims(shape or [None])))
     return tuple(specs)
@@ -137,12 +141,7 @@ def _tf1_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, ...], tup
         raise ModelError(f"--model={location.given}: {location.path}.meta does not load: {first_line(error)}") from None
     inputs = tf1_collection(graph, "inputs", location.given)
     outputs = tf1_collection(graph, "outputs", location.given)
-    try:
-        return tf1_specs(graph, inputs), tf1_specs(graph, outputs)
-    except (KeyError, ValueError) as error:
-        raise ModelError(
-            f"--model={location.given}: a collection names a missing tensor: {first_line(error)}"
-        ) from None
+    return tf1_specs(graph, inputs, location.given), tf1_specs(graph, outputs, location.given)
 
 
 def keras_specs(model) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from pipeline.environment import TEMPLATE_VARIANT_VARIABLE
+
 
 @contextlib.contextmanager
 def _native_stderr_silenced():
@@ -49,6 +51,6 @@ def require_gpu(what: str) -> None:
     if not tensorflow.config.list_physical_devices("GPU"):
         raise NoGpuError(
             f"{what}: the job asked for GPU workers, but TensorFlow sees no GPU on this worker "
-            f"(TEMPLATE_VARIANT={os.environ.get('TEMPLATE_VARIANT', 'unset')}); check that worker_accelerator "
-            "includes install-nvidia-driver and that the workers run the GPU image"
+            f"({TEMPLATE_VARIANT_VARIABLE}={os.environ.get(TEMPLATE_VARIANT_VARIABLE, 'unset')}); check that "
+            "worker_accelerator includes install-nvidia-driver and that the workers run the GPU image"
         )

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.batches import InstanceBatch, RecordBatch
 from pipeline.decoders.base import Decoded, dead_letters
-from pipeline.instances import KEY_INT, KEY_POSITION, Feeding, convert_key, key_feed
+from pipeline.instances import KEY_INT, KEY_POSITION, Feeding, key_feed, record_key
 from pipeline.records import Reason, Rejection
 
 
@@ -48,16 +48,10 @@ class TfRecordDecoder:
             if isinstance(fields, Rejection):
                 rejections.append((position, fields))
                 continue
-            if self._feeding.key_kind == KEY_POSITION:
-                key = batch.position_of(position)
-            elif self._feeding.key_field not in fields:
-                rejections.append((position, Rejection(Reason.MISSING_KEY, f"no feature '{self._feeding.key_field}'")))
+            key = record_key(self._feeding, batch, position, fields, what="feature")
+            if isinstance(key, Rejection):
+                rejections.append((position, key))
                 continue
-            else:
-                key = convert_key(fields[self._feeding.key_field], self._feeding.key_kind)
-                if isinstance(key, Rejection):
-                    rejections.append((position, key))
-                    continue
             keys.append(key)
             positions.append(position)
             included.append({name: fields.get(name) for name in self._feeding.included_fields})
