@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "template"))
 import numpy as np  # noqa: E402
 
 from pipeline.evaluate import read_labels  # noqa: E402
+from pipeline.records import parse_lines  # noqa: E402
 
 KEYS = range(8000, 8200)  # held out from samples/model's training (keys 0..7999)
 SIDE = 28
@@ -36,17 +37,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def read_digits(path: Path, keys: range) -> dict[int, np.ndarray]:
-    """{key: 28x28 uint8 pixels} for `keys`, from `key:v0,...,v783` lines of values in [0, 1]."""
+    """{key: 28x28 uint8 pixels} for `keys`, from `key:v0,...,v783` lines of values in [0, 1], parsed
+    as the pipeline parses them."""
+    with gzip.open(path, "rb") as handle:
+        parsed = parse_lines(handle.read().splitlines(), SIDE * SIDE)
+    wanted = np.isin(parsed.keys, list(keys))
     digits = {}
-    with gzip.open(path, "rt", encoding="ascii") as handle:
-        for line in handle:
-            key_text, _, values = line.partition(":")
-            key = int(key_text)
-            if key in keys:
-                pixels = np.array(values.split(","), dtype=np.float64)
-                if pixels.shape != (SIDE * SIDE,) or pixels.min() < 0 or pixels.max() > 1:
-                    raise SystemExit(f"{path}: key {key} is not {SIDE * SIDE} values in [0, 1]")
-                digits[key] = np.round(pixels * 255).astype(np.uint8).reshape(SIDE, SIDE)
+    for key, pixels in zip(parsed.keys[wanted].tolist(), parsed.images[wanted].astype(np.float64), strict=True):
+        if pixels.min() < 0 or pixels.max() > 1:
+            raise SystemExit(f"{path}: key {key} is not {SIDE * SIDE} values in [0, 1]")
+        digits[key] = np.round(pixels * 255).astype(np.uint8).reshape(SIDE, SIDE)
     missing = sorted(set(keys) - set(digits))
     if missing:
         raise SystemExit(f"{path}: no line for keys {missing[:5]}...")

@@ -34,6 +34,7 @@ class CloudShell:
         bigquery: BigQueryEmulator | None,
         variables: dict[str, str],
     ):
+        self.dataflow = dataflow
         config_dir.mkdir(parents=True, exist_ok=True)
         token = config_dir / "token"
         token.write_text("fake-token")
@@ -55,7 +56,7 @@ class CloudShell:
         if bq is not None:
             argv, bq_env = bq
             self.env.update({key: bq_env[key] for key in bq_env if key.startswith("CLOUDSDK_") and key not in self.env})
-            self.preamble = f'bq() {{ {shlex.join(argv[:1])} {shlex.join(argv[1:])} "$@"; }}\n'
+            self.preamble = f'bq() {{ {shlex.join(argv)} "$@"; }}\n'
 
     def run(self, command: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -67,10 +68,10 @@ class CloudShell:
             timeout=timeout_s,
         )
 
-    def send_launch(self, command: str, dataflow: FakeDataflowApi) -> CapturedLaunch:
+    def send_launch(self, command: str) -> CapturedLaunch:
         """Runs a `gcloud dataflow flex-template run` command; returns the one launch it sent."""
-        before = len(dataflow.launches)
+        before = len(self.dataflow.launches)
         result = self.run(command)
         assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
-        (captured,) = dataflow.launches[before:]
+        (captured,) = self.dataflow.launches[before:]
         return captured

@@ -152,13 +152,16 @@ class FlexTemplateLauncher:
         dataflow: FakeDataflowApi | None = None,
         bigquery: BigQueryEmulator | None = None,
         template_image: str = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction:abc123",
+        build_args: dict[str, str] | None = None,
     ):
         self.work_dir = work_dir
         self.gcs = gcs
         self.metadata = metadata
         self.dataflow = dataflow
         self.bigquery = bigquery
-        self.image: ImageRoot = build_image_root(work_dir / "image", {"TEMPLATE_IMAGE": template_image})
+        self.image: ImageRoot = build_image_root(
+            work_dir / "image", {"TEMPLATE_IMAGE": template_image, **(build_args or {})}
+        )
         self._runs = 0
 
     def env(self, guard_log: Path, **overrides: str | None) -> dict[str, str]:
@@ -196,7 +199,10 @@ class FlexTemplateLauncher:
     def run_main(
         self, arguments: list[str], *, env_overrides: dict[str, str | None] | None = None, timeout_s: float = 240
     ) -> Launch:
-        """The image's main.py with these arguments, in the image's directory and environment."""
+        """The image's main.py with these arguments, in the image's directory and environment. A job
+        submitted outside template mode goes to the fake Dataflow API, if there is one."""
+        if self.dataflow is not None and not any(arg.startswith("--template_location") for arg in arguments):
+            arguments = [*arguments, f"--dataflow_endpoint={self.dataflow.url}"]
         self._runs += 1
         guard_log = self.work_dir / f"guard-{self._runs}.log"
         guard_log.write_text("")

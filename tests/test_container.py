@@ -23,12 +23,6 @@ LOCKS = {"cpu": "template/requirements.txt", "gpu": "template/requirements-gpu.t
 VARIANTS = list(LOCKS)
 
 
-def locked_version(package: str, lock: str = LOCKS["cpu"]) -> str:
-    match = re.search(rf"^{re.escape(package)}==([^\s\\]+)", (ROOT / lock).read_text(), re.M)
-    assert match, f"{package} is not in {lock}"
-    return match.group(1)
-
-
 def built(variant: str) -> DockerfileParser:
     """The Dockerfile as `docker build --build-arg=TEMPLATE_VARIANT=<variant>` reads it."""
     return DockerfileParser(str(ROOT / "Dockerfile"), build_args={"TEMPLATE_VARIANT": variant})
@@ -54,7 +48,7 @@ def test_hadolint_passes():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_one_image_for_launcher_and_workers_on_the_documented_bases(variant):
     beam_stage, launcher_stage, final_stage = (substitute_for(variant, stage) for stage in stages())
-    assert beam_stage == f"apache/beam_python3.11_sdk:{locked_version('apache-beam', LOCKS[variant])} AS beam_sdk"
+    assert beam_stage == f"apache/beam_python3.11_sdk:{locked(LOCKS[variant])['apache-beam'][0]} AS beam_sdk"
     assert launcher_stage.startswith("gcr.io/dataflow-templates-base/python311-template-launcher-base:")
     assert final_stage == "python:3.11-slim"
     copies_from = [value for instruction, value in INSTRUCTIONS if instruction == "COPY" and value.startswith("--from")]
@@ -123,7 +117,7 @@ def test_the_gpu_lock_is_the_cpu_lock_plus_tensorflows_cuda_wheels():
         assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version) and hashes, name
     direct = (ROOT / "template/requirements-gpu.in").read_text().splitlines()
     assert {"-c requirements.txt", "-r requirements.in", "tensorflow[and-cuda]==2.21.0"} <= set(direct)
-    assert locked_version("tensorflow", LOCKS["gpu"]) == "2.21.0"
+    assert locked(LOCKS["gpu"])["tensorflow"][0] == "2.21.0"
 
 
 def test_make_lock_resolves_the_gpu_lock_like_the_others_and_after_the_cpu_lock():

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from pathlib import Path
 
 import pytest
 
 from main import run
+from scripts.check_image import summary_count
 from tests.conftest import SAMPLE_MODEL
 
 pytestmark = pytest.mark.slow
@@ -58,10 +58,6 @@ def outcome(output: Path) -> tuple[list[dict], list[dict]]:
         return [json.loads(line) for path in output.parent.glob(pattern) for line in path.read_text().splitlines()]
 
     return read(f"{output.name}-*.jsonl"), read(f"{output.name}_error_records-*.jsonl")
-
-
-def summary_count(text: str, label: str) -> int:
-    return int(re.search(rf"^\s+{label}\s+([\d,]+)$", text, re.M).group(1).replace(",", ""))
 
 
 @pytest.mark.parametrize("kind", list(REASONS))

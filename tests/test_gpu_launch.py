@@ -14,7 +14,6 @@ import pytest
 from tests.cloud_shell import GCLOUD, CloudShell
 from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
-from tests.image_layout import build_image_root
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_METADATA
 from tests.launcher import REGION, FlexTemplateLauncher, invocation_of
 from tests.readme import commands_in_section
@@ -44,15 +43,20 @@ def shell(tmp_path_factory, dataflow_api) -> CloudShell:
 @pytest.fixture(scope="module")
 def gpu_launcher(tmp_path_factory, gcs_emulator, metadata_server, dataflow_api, launch_bucket) -> FlexTemplateLauncher:
     work = tmp_path_factory.mktemp("gpu-launcher")
-    launcher = FlexTemplateLauncher(work, gcs_emulator, metadata_server, dataflow_api, None, template_image=GPU_IMAGE)
-    launcher.image = build_image_root(work / "gpu-image", {"TEMPLATE_IMAGE": GPU_IMAGE, "TEMPLATE_VARIANT": "gpu"})
-    return launcher
+    return FlexTemplateLauncher(
+        work,
+        gcs_emulator,
+        metadata_server,
+        dataflow_api,
+        template_image=GPU_IMAGE,
+        build_args={"TEMPLATE_VARIANT": "gpu"},
+    )
 
 
 @pytest.fixture(scope="module")
-def captured(shell, dataflow_api) -> CapturedLaunch:
+def captured(shell) -> CapturedLaunch:
     (command,) = gpu_launches()
-    return shell.send_launch(command, dataflow_api)
+    return shell.send_launch(command)
 
 
 def test_the_gpu_section_shows_one_launch_of_the_gpu_template():

@@ -219,9 +219,7 @@ def test_a_keras_launch_reads_only_the_config(launcher, uris, tmp_path):
 
 
 def test_without_template_location_the_job_is_submitted_and_not_awaited(launcher, uris, dataflow_api):
-    environment = LaunchEnvironment(
-        PROJECT, BUCKET, job_name="direct-submit", extra_options=(f"--dataflow_endpoint={dataflow_api.url}",)
-    )
+    environment = LaunchEnvironment(PROJECT, BUCKET, job_name="direct-submit")
     before = set(dataflow_api.jobs)
     launch = launcher.launch(text_parameters(uris), environment, template_mode=False)
     assert launch.returncode == 0, launch.output[-4000:]

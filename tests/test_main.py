@@ -141,26 +141,16 @@ def test_corrupt_model_in_a_fresh_process_is_one_clean_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_a_local_run_prints_nothing_a_user_cannot_act_on(tmp_path):
-    """stderr holds progress lines at most: no Beam warning about a 'Resource module' (a torch-only
-    import Beam couples to it), no TensorFlow start-up chatter."""
-    result = subprocess.run(
-        [sys.executable, str(MAIN), *good_args(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "predictions              10,000" in result.stdout
-    noise = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("progress: ")]
-    assert noise == []
-
-
-def test_the_process_ends_with_its_job_not_after_tearing_the_interpreter_down(tmp_path):
-    """Unloading TensorFlow and Beam at exit kept users waiting after the summary: main.py exits at
-    once, so an exit handler registered by a module never runs."""
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> subprocess.CompletedProcess:
+    """The sample job in a fresh process, once for the tests below, with an exit handler registered
+    (by sitecustomize, as a module would) that prints a line if the interpreter is torn down."""
+    tmp_path = tmp_path_factory.mktemp("sample-run")
     probe = tmp_path / "probe"
     probe.mkdir()
     (probe / "sitecustomize.py").write_text("import atexit\natexit.register(print, 'interpreter teardown ran')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(probe), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(MAIN), *good_args(tmp_path)],
         capture_output=True,
         text=True,
@@ -168,6 +158,22 @@ def test_the_process_ends_with_its_job_not_after_tearing_the_interpreter_down(tm
         env=env,
         timeout=300,
     )
+
+
+def test_a_local_run_prints_nothing_a_user_cannot_act_on(sample_run):
+    """stderr holds progress lines at most: no Beam warning about a 'Resource module' (a torch-only
+    import Beam couples to it), no TensorFlow start-up chatter."""
+    result = sample_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predictions              10,000" in result.stdout
+    noise = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("progress: ")]
+    assert noise == []
+
+
+def test_the_process_ends_with_its_job_not_after_tearing_the_interpreter_down(sample_run):
+    """Unloading TensorFlow and Beam at exit kept users waiting after the summary: main.py exits at
+    once, so an exit handler registered by a module never runs."""
+    result = sample_run
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.rstrip().splitlines()[-1].startswith("  dead letters at")
     assert "interpreter teardown ran" not in result.stdout

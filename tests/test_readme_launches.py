@@ -4,11 +4,13 @@ the Flex Template launcher runs it (tests/launcher.py), end to end and offline."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.cloud_shell import GCLOUD, CloudShell
 from tests.emulators import PROJECT
-from tests.google_fakes import check_launch_parameters
+from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, TEMPLATE_METADATA
 from tests.launcher import REGION, invocation_of
 from tests.readme import commands_starting_with
@@ -33,6 +35,19 @@ def shell(cloud_shell) -> CloudShell:
 
 
 @pytest.fixture(scope="module")
+def sent(shell) -> Callable[[str], CapturedLaunch]:
+    """What gcloud sends for a README command, each command run through gcloud once per module."""
+    captured: dict[str, CapturedLaunch] = {}
+
+    def send(command: str) -> CapturedLaunch:
+        if command not in captured:
+            captured[command] = shell.send_launch(command)
+        return captured[command]
+
+    return send
+
+
+@pytest.fixture(scope="module")
 def readme_tables(shell, bigquery_emulator) -> None:
     """The README's own `bq mk` and `bq load` lines, run against the BigQuery emulator, from a clean
     slate as a new project has (other tests use the same dataset)."""
@@ -50,8 +65,8 @@ def test_the_readme_shows_a_launch_for_each_kind_of_source():
 
 
 @pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)
-def test_a_readme_launch_sends_what_the_template_accepts(shell, dataflow_api, command):
-    captured = shell.send_launch(command, dataflow_api)
+def test_a_readme_launch_sends_what_the_template_accepts(sent, command):
+    captured = sent(command)
     assert captured.accepted
     assert (captured.project, captured.location) == (PROJECT, REGION)
     launch = captured.parameter
@@ -61,7 +76,7 @@ def test_a_readme_launch_sends_what_the_template_accepts(shell, dataflow_api, co
     assert launch["environment"]["tempLocation"] == f"gs://{LAUNCH_BUCKET}/tmp"
 
 
-def test_a_query_with_commas_needs_the_alternate_delimiter(shell, dataflow_api):
+def test_a_query_with_commas_needs_the_alternate_delimiter(shell, sent, dataflow_api):
     """What the README warns about: written the obvious way, gcloud refuses it before sending."""
     (query_launch,) = [command for command in LAUNCHES if launch_id(command) == "mnist-query"]
     naive = query_launch.replace('--parameters="^~^', '--parameters="').replace("~", ",")
@@ -69,15 +84,13 @@ def test_a_query_with_commas_needs_the_alternate_delimiter(shell, dataflow_api):
     result = shell.run(naive)
     assert result.returncode != 0 and "Bad syntax for dict arg" in result.stderr, result.stderr
     assert len(dataflow_api.launches) == before
-    captured = shell.send_launch(query_launch, dataflow_api)
+    captured = sent(query_launch)
     assert captured.parameter["parameters"]["query"] == "SELECT key, image FROM mnist.images WHERE key < 100"
 
 
 @pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)
-def test_a_readme_launch_runs_in_template_mode_end_to_end(
-    shell, dataflow_api, launcher, launch_samples, readme_tables, command
-):
-    captured = shell.send_launch(command, dataflow_api)
+def test_a_readme_launch_runs_in_template_mode_end_to_end(sent, launcher, launch_samples, readme_tables, command):
+    captured = sent(command)
     environment, parameters = invocation_of(captured.parameter, captured.project, captured.location, LAUNCH_BUCKET)
     launch = launcher.launch(parameters, environment)
     assert launch.returncode == 0, launch.output[-4000:]

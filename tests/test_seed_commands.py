@@ -15,8 +15,9 @@ import shlex
 import pytest
 
 from main import run
+from pipeline.evaluate import read_labels
 from tests.cloud_shell import BQ, needs_bq
-from tests.conftest import SAMPLE_IMAGES
+from tests.conftest import SAMPLE_IMAGES, SAMPLE_LABELS
 from tests.emulators import PROJECT
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, upload
 
@@ -108,9 +109,8 @@ def test_the_seeds_dataflow_runs_submit_a_job_from_the_template_image(
     """`--model $BUCKET/model` is the folder holding export.*; --setup_file is not needed and says so."""
     if "--source bq" in command:
         request.getfixturevalue("seed_tables")
-    arguments = [*seed_arguments(command), f"--dataflow_endpoint={dataflow_api.url}"]
     before = set(dataflow_api.jobs)
-    launch = launcher.run_main(arguments)
+    launch = launcher.run_main(seed_arguments(command))
     assert launch.returncode == 0, launch.output[-4000:]
     assert launch.blocked == []
     assert "note: --setup_file=prediction/setup.py is not needed and was not staged" in launch.stderr
@@ -146,5 +146,5 @@ def test_the_seeds_bigquery_round_trip_answers_its_query(cloud_emulators, cloud_
     rows = json.loads(answer.stdout)
     assert [int(row["key"]) for row in rows] == list(range(10))
     assert {f"pred{index}" for index in range(10)} <= set(rows[0])
-    labels = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the first ten MNIST test labels
-    assert [int(row["prediction"]) for row in rows] == labels
+    labels = read_labels(str(SAMPLE_LABELS))
+    assert [int(row["prediction"]) for row in rows] == [labels[key] for key in range(10)]
