@@ -1,7 +1,9 @@
 """The benchmark's model files, all with the sample model's weights: the seed's TF1 checkpoint
-(for the seed-style baseline) and a .keras file (for Beam's stock TF handler).
+(for the seed-style baseline), a .keras file (for Beam's stock TF handler), and a SavedModel
+that checks its input the way production models do, failing a batch that holds a pixel outside
+[0, 1] (for the failure-isolation scenarios).
 
-    python benchmarks/make_models.py LEGACY_PREFIX MODEL.keras
+    python benchmarks/make_models.py LEGACY_PREFIX MODEL.keras CHECKED_SAVED_MODEL
 """
 
 from __future__ import annotations
@@ -31,10 +33,31 @@ def write_keras_file(path: Path) -> Path:
     return path
 
 
+def write_range_checked_model(path: Path) -> Path:
+    """The sample model behind `tf.debugging` assertions that every pixel is in [0, 1]."""
+    module = tf.Module()
+    module.sample_model = tf.saved_model.load(str(SAMPLE_MODEL))
+    classify = module.sample_model.signatures["serving_default"]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32, name="image")])
+    def serve(image):
+        checks = [
+            tf.debugging.assert_greater_equal(image, 0.0, message="pixel below 0"),
+            tf.debugging.assert_less_equal(image, 1.0, message="pixel above 1"),
+        ]
+        with tf.control_dependencies(checks):
+            return {"scores": classify(image=tf.identity(image))["scores"]}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path
+
+
 def main() -> int:
-    legacy, keras_file = Path(sys.argv[1]), Path(sys.argv[2])
+    legacy, keras_file, checked = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     write_legacy_checkpoint(legacy)
     write_keras_file(keras_file)
+    write_range_checked_model(checked)
     return 0
 
 

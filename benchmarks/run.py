@@ -14,6 +14,7 @@ import argparse
 import gzip
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -33,6 +34,7 @@ SEED_STYLE_RECORDS = 3000  # one session.run per record is slow: it is timed on 
 STARTUP_RECORDS = 256  # one batch: what a run costs before its records do
 STARTUP_DATA = BENCH / f"images{STARTUP_RECORDS}.txt.gz"
 WORKER, WORKER_MEMORY_GB = "n1-standard-1", 3.75  # Dataflow's default batch worker
+BAD_SHARE = 0.01  # records the range-checked model refuses, in the failure-isolation scenario
 
 
 @dataclass
@@ -80,17 +82,38 @@ def prepare(records: int) -> dict[str, Path]:
             tabular.write_bytes(gzip.compress(_replicated_penguins(suffix, records), 6))
     legacy = BENCH / "legacy" / "export"
     keras_file = BENCH / "seed_cnn.keras"
-    if not legacy.with_suffix(".meta").exists() or not keras_file.exists():
+    checked = BENCH / "range_checked_model"
+    if not legacy.with_suffix(".meta").exists() or not keras_file.exists() or not checked.exists():
         subprocess.run(
-            [PYTHON, str(Path(__file__).parent / "make_models.py"), str(legacy), str(keras_file)], check=True
+            [PYTHON, str(Path(__file__).parent / "make_models.py"), str(legacy), str(keras_file), str(checked)],
+            check=True,
         )
+    dirty = BENCH / f"images{records}-1pct-out-of-range.txt.gz"
+    if not dirty.exists():
+        dirty.write_bytes(gzip.compress(_with_bad_records(data, BAD_SHARE), 6))
     return {
         "data": data,
+        "dirty": dirty,
+        "checked": checked,
         "legacy": legacy,
         "keras": keras_file,
         "csv": BENCH / f"penguins{records}.csv.gz",
         "jsonl": BENCH / f"penguins{records}.jsonl.gz",
     }
+
+
+def _with_bad_records(data: Path, share: float) -> bytes:
+    """The input with `share` of its records, at random (seeded) positions, holding a pixel of 2.0:
+    well-formed lines that the range-checked model refuses inside its graph."""
+    with gzip.open(data, "rb") as handle:
+        lines = handle.read().splitlines()
+    rng = random.Random(20)
+    for index in rng.sample(range(len(lines)), round(len(lines) * share)):
+        key, _, values = lines[index].partition(b":")
+        pixels = values.split(b",")
+        pixels[rng.randrange(len(pixels))] = b"2.0"
+        lines[index] = key + b":" + b",".join(pixels)
+    return b"\n".join(lines) + b"\n"
 
 
 def _replicated_penguins(suffix: str, records: int) -> bytes:
@@ -145,6 +168,7 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
             int(summary_value(stdout, "records read") or 0),
             summary_value(stdout, "first prediction"),
             summary_value(stdout, "model loaded in"),
+            extra={"dead_letters": int(summary_value(stdout, "dead letters") or 0)},
         )
 
     def script_measure(wall, peak, cpu, stdout):
@@ -193,6 +217,33 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
         "ours": (
             "5. this pipeline, DirectRunner",
             [*ours, f"--output={out / 'ours'}"],
+            ours_measure,
+        ),
+        "isolation-overhead": (
+            "5c. model calls through failure isolation, clean",
+            [PYTHON, "benchmarks/isolation_overhead.py", str(paths["data"]), str(SAMPLE_MODEL)],
+            script_measure,
+        ),
+        "checked-clean": (
+            "5d. range-checked model, clean records",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['data']}",
+                f"--model={paths['checked']}",
+                f"--output={out / 'checked'}",
+            ],
+            ours_measure,
+        ),
+        "checked-1pct": (
+            f"5e. range-checked model, {BAD_SHARE:.0%} records it refuses",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['dirty']}",
+                f"--model={paths['checked']}",
+                f"--output={out / 'dirty'}",
+            ],
             ours_measure,
         ),
         "ours-startup": (
@@ -335,7 +386,25 @@ def print_table(table, results) -> None:
             line += f"; start-up is {startup_cpu:.1f} CPU s, so once running {steady_us:.0f} µs per image"
             line += f", {steady_us - model_cpu_us:.0f} µs of them outside the model"
         print(line + ".")
+    print_isolation(results, rates, steady)
     print_cost(cpu_per_image)
+
+
+def print_isolation(results, rates, steady) -> None:
+    """Failure isolation: its cost on clean batches, and the rate with refused records against a clean run."""
+    lines = []
+    if "isolation-overhead" in results:
+        ratio = median([m.extra["isolated_over_direct"] for m in results["isolation-overhead"]])
+        lines.append(f"clean batches through isolation run at {ratio:.3f}x the model called directly (goal >= 0.97)")
+    if "checked-clean" in results and "checked-1pct" in results:
+        dead = median([m.extra["dead_letters"] for m in results["checked-1pct"]])
+        whole = rates["checked-1pct"] / rates["checked-clean"]
+        line = f"with {BAD_SHARE:.0%} refused records ({dead:,.0f} dead letters): {whole:.2f}x the clean run's rate"
+        if steady["checked-1pct"] and steady["checked-clean"]:
+            line += f", {steady['checked-1pct'] / steady['checked-clean']:.2f}x steady"
+        lines.append(line + " (goal >= 0.5x)")
+    if lines:
+        print("\nFailure isolation: " + "; ".join(lines) + ".")
 
 
 def print_cost(cpu_per_image: dict[str, float]) -> None:

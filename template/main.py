@@ -34,6 +34,7 @@ from pipeline.environment import (  # noqa: E402
     launch_mode,
     prepare_remote_launch,
 )
+from pipeline.isolation import ModelBroken  # noqa: E402
 from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
 from pipeline.pipeline import build  # noqa: E402
 from pipeline.progress import LiveProgress  # noqa: E402
@@ -70,9 +71,13 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config, remote=mode is not LaunchMode.LOCAL)
     if mode is LaunchMode.LOCAL:
-        with LiveProgress(config.input_bytes):
-            result = pipeline.run()
-            result.wait_until_finish()
+        try:
+            with LiveProgress(config.input_bytes):
+                result = pipeline.run()
+                result.wait_until_finish()
+        except ModelBroken as error:  # the runner re-raises the worker's exception
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         print(format_summary(config, metrics.read_counts(result), started, time.time()))
         return 0
     result = pipeline.run()
@@ -90,6 +95,12 @@ def _configure_logging(mode: LaunchMode) -> None:
     for warnings and errors."""
     logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
     logging.getLogger().setLevel(logging.WARNING if mode is LaunchMode.LOCAL else logging.INFO)
+    if mode is LaunchMode.LOCAL:  # the run ends with this error's one line; Beam would log it with a traceback
+        logging.getLogger("apache_beam.runners.common").addFilter(_not_model_broken)
+
+
+def _not_model_broken(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], ModelBroken))
 
 
 def _exit_now(status: int) -> None:

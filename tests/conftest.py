@@ -11,6 +11,7 @@ import pytest
 pytest_plugins = [
     "tests.emulators",  # local GCS and BigQuery emulators (cloud_emulators fixture)
     "tests.launch_fixtures",  # fake metadata server and Dataflow API, the launch harness
+    "tests.fault_fixtures",  # the emulators behind fault-injecting proxies, and the faults report
 ]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

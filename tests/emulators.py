@@ -6,7 +6,8 @@ and stopped (SIGTERM, then SIGKILL) at the end of the session:
 * GCS: ``gcp-storage-emulator`` (pure Python, PyPI), disk-backed so that BigQuery load jobs can
   read what Beam wrote to ``gs://``. It implements the JSON API *batch* endpoint, which Beam's
   ``WriteToText`` finalize step (copy + delete of the temp shards) needs; fake-gcs-server does not
-  (``ValueError: Bad response: not multi-part`` in ``FinalizeWrite``).
+  (``ValueError: Bad response: not multi-part`` in ``FinalizeWrite``). Patched in its own process
+  (``_GCS_SHIM``) to take a resumable upload's resent chunk as GCS does.
 * BigQuery: ``bqemulator`` (DuckDB, REST + Storage Read/Write gRPC), launched through a tiny shim
   (``_BQ_SHIM``) that runs *in the emulator's own process* and makes its mandatory
   ``INSTALL/LOAD spatial`` best-effort, so it starts with no network. Its ``gs://`` URIs resolve
@@ -59,7 +60,7 @@ STARTUP_TIMEOUT_S = float(os.environ.get("EMULATOR_STARTUP_TIMEOUT", "60"))
 _PYTHON = sys.executable
 
 # Runs inside the bqemulator process (`python -c _BQ_SHIM start ...`); nothing here touches the test
-# process. Four patches of bqemulator 1.4.0, each undoable with an env var for comparison:
+# process. Six patches of bqemulator 1.4.0, each undoable with an env var for comparison:
 #
 # 1. Offline start (always). bqemulator insists on `INSTALL spatial; LOAD spatial` at boot (GEOGRAPHY),
 #    which downloads from extensions.duckdb.org: offline that aborts start-up ("Failed to download
@@ -80,6 +81,13 @@ _PYTHON = sys.executable
 # 4. Row counts after DML (BQEMU_SHIM_DML_ROW_COUNT=0 to disable). The emulator refreshes a table's
 #    numRows after a load job but not after DELETE/UPDATE/INSERT/MERGE, so tables.get keeps the old
 #    count, where BigQuery reports the new one (the template compares the rows it reads with it).
+# 5. Job ids are unique (BQEMU_SHIM_JOB_IDS=0 to disable). The emulator runs a job again when jobs.insert
+#    names an id it already ran; BigQuery refuses it (409 duplicate, "Already Exists: Job p:US.id"), which
+#    is what makes a client's retry of an insert whose answer was lost safe (no second load of the rows).
+# 6. ReadRows resumes at an offset (BQEMU_SHIM_READ_ROWS=0 to disable). The emulator ignores
+#    ReadRowsRequest.offset, so a client resuming a cut stream would get its first rows again; and it
+#    sends up to 65,536 rows per message, where BigQuery's messages are a few MB at most. Patched: a read
+#    starts at the requested offset, and BQEMU_READ_ROWS_PER_MESSAGE (default 100) rows go per message.
 _BQ_SHIM = r"""
 import os, sys
 from bqemulator.storage import engine as _engine
@@ -167,6 +175,54 @@ if os.environ.get("BQEMU_SHIM_DML_ROW_COUNT", "1") != "0":
 
     _dml_jobs._execute_query_or_failed_meta = _execute_query_refreshing_row_count
 
+if os.environ.get("BQEMU_SHIM_JOB_IDS", "1") != "0":
+    from bqemulator.api.routes import jobs as _id_jobs
+    from bqemulator.domain.errors import AlreadyExistsError, ErrorDetail
+
+    def _refusing_duplicates(run_job, is_dry_run=lambda args, kwargs: False):
+        async def run_unless_known(*args, **kwargs):
+            project_id, job_id = args[0], args[1]
+            ctx = kwargs["ctx"] if "ctx" in kwargs else args[3]
+            if not is_dry_run(args, kwargs) and ctx.catalog.get_job(project_id, job_id) is not None:
+                message = f"Already Exists: Job {project_id}:US.{job_id}"
+                raise AlreadyExistsError(message, details=[ErrorDetail(reason="duplicate", message=message)])
+            return await run_job(*args, **kwargs)
+        return run_unless_known
+
+    _id_jobs._handle_query_job = _refusing_duplicates(_id_jobs._handle_query_job, lambda a, k: k.get("dry_run"))
+    _id_jobs._handle_load_job_with_async_envelope = _refusing_duplicates(_id_jobs._handle_load_job_with_async_envelope)
+    _id_jobs.execute_copy_job = _refusing_duplicates(_id_jobs.execute_copy_job)
+    _id_jobs.execute_extract_job = _refusing_duplicates(_id_jobs.execute_extract_job)
+
+if os.environ.get("BQEMU_SHIM_READ_ROWS", "1") != "0":
+    import threading
+    import pyarrow as pa
+    from bqemulator.grpc_api import read_servicer as _read
+    from google.cloud.bigquery_storage_v1 import types as _storage_types
+
+    _rows_per_message = int(os.environ.get("BQEMU_READ_ROWS_PER_MESSAGE", "100"))
+    _read_offset = threading.local()
+    _stream_data = _read.get_stream_data
+
+    def _stream_data_from_offset(session_name, stream_name):
+        table = _stream_data(session_name, stream_name)
+        if table is None:
+            return None
+        table = table.slice(min(getattr(_read_offset, "value", 0), table.num_rows))
+        return pa.Table.from_batches(table.to_batches(max_chunksize=_rows_per_message), schema=table.schema)
+
+    _read.get_stream_data = _stream_data_from_offset
+    _read_rows = _read.BigQueryReadHandler._handle_read_rows
+
+    def _read_rows_from_offset(self, request_bytes, context):
+        _read_offset.value = int(_storage_types.ReadRowsRequest.deserialize(request_bytes).offset)
+        try:
+            yield from _read_rows(self, request_bytes, context)
+        finally:
+            _read_offset.value = 0
+
+    _read.BigQueryReadHandler._handle_read_rows = _read_rows_from_offset
+
 from bqemulator.cli import main
 main(sys.argv[1:], prog_name="bqemulator")
 """
@@ -198,8 +254,48 @@ if sys.platform.startswith("linux"):
     except Exception:
         pass
 """
+# Runs inside the gcp-storage-emulator process, before its server module builds its route table. One
+# patch of gcp-storage-emulator, undoable with GCS_SHIM_RESUMABLE=0: a resumable upload's chunk that is
+# sent again, because the answer to it was lost, is taken as GCS takes it. The emulator refuses a chunk
+# that starts before the bytes it holds (400, "Invalid Content-Range start") and answers a chunk of a
+# finished upload with 404; GCS ignores the bytes it already persisted (308 with their Range) and answers
+# a finished upload with its object, which is what google-cloud-storage's retry of a chunk relies on.
+_GCS_SHIM = r"""
+if os.environ.get("GCS_SHIM_RESUMABLE", "1") != "0":
+    from gcp_storage_emulator import storage as _gcs_storage
+    from gcp_storage_emulator.handlers import objects as _gcs_objects
+
+    _finished = {}  # upload_id -> the object it made
+    _add_chunk = _gcs_storage.Storage.add_to_resumable_upload
+    _create_file = _gcs_storage.Storage.create_file
+    _upload_partial = _gcs_objects.upload_partial
+
+    def _add_chunk_ignoring_persisted(self, file_id, content, total_size=None, expected_start=None):
+        held = self.get_resumable_byte_count(file_id)
+        if expected_start is not None and expected_start < held:
+            skip = min(held - expected_start, len(content or b""))
+            content, expected_start = (content or b"")[skip:], expected_start + skip
+        return _add_chunk(self, file_id, content, total_size=total_size, expected_start=expected_start)
+
+    def _create_file_noting_upload(self, bucket_name, file_name, content, file_obj, file_id=None):
+        _create_file(self, bucket_name, file_name, content, file_obj, file_id)
+        if file_id:
+            _finished[file_id] = file_obj
+
+    def _upload_partial_of_finished(request, response, storage, *args, **kwargs):
+        upload_id = (request.query.get("upload_id") or [None])[0]
+        if upload_id in _finished:
+            response.json(_finished[upload_id])
+            return None
+        return _upload_partial(request, response, storage, *args, **kwargs)
+
+    _gcs_storage.Storage.add_to_resumable_upload = _add_chunk_ignoring_persisted
+    _gcs_storage.Storage.create_file = _create_file_noting_upload
+    _gcs_objects.upload_partial = _upload_partial_of_finished
+"""
 _GCS_MAIN = (
     _PRELUDE
+    + _GCS_SHIM
     + r"""
 import runpy
 runpy.run_module("gcp_storage_emulator", run_name="__main__", alter_sys=True)

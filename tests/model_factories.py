@@ -236,3 +236,36 @@ def serialized_example(x: list[float], **features: int | bytes) -> bytes:
         else:
             example.features.feature[name].int64_list.value.append(value)
     return example.SerializeToString()
+
+
+def out_of_memory_saved_model(path: Path, fits: int = 8) -> Path:
+    """A SavedModel that really runs out of memory (ResourceExhaustedError) on batches of more than
+    `fits` records: it asks TensorFlow for a scratch tensor of 2**40 floats per record."""
+    import tensorflow as tf
+
+    def scores_of(image, logits):
+        count = tf.shape(image, out_type=tf.int64)[0]
+        size = tf.where(count > fits, count * (2**40), tf.constant(1, tf.int64))
+        scratch = tf.zeros(tf.reshape(size, [1]), tf.float32)
+        return tf.nn.softmax(logits) + 0.0 * scratch[0]
+
+    return _linear_saved_model(path, scores_of)
+
+
+def age_checking_saved_model(path: Path) -> Path:
+    """A SavedModel fed by name (age, weight: float32 (None,)) whose graph asserts age >= 0, the way
+    models check their inputs; output `score` = 0.5 * age + weight."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    spec = [tf.TensorSpec([None], tf.float32, name="age"), tf.TensorSpec([None], tf.float32, name="weight")]
+
+    @tf.function(input_signature=spec)
+    def serve(age, weight):
+        checked = tf.debugging.assert_greater_equal(age, 0.0, message="age must not be negative")
+        with tf.control_dependencies([checked]):
+            return {"score": 0.5 * age + weight}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
+    return path

@@ -203,6 +203,7 @@ def test_bigquery_to_bigquery_sends_bad_rows_to_the_error_table(emu, bq, images_
         ("wrong_value_count", "expected 784 values, got 3"),
     ]
     assert {row["origin"] for row in errors} == {f"{DATASET}.mixed"}
+    assert [row["position"] for row in errors] == ["key=100002", "key=100001", None, "key=100003"]
     assert all(row["timestamp"] is not None and row["payloadBytes"] for row in errors)
     error_schema = {
         field.name: field.field_type
@@ -211,6 +212,7 @@ def test_bigquery_to_bigquery_sends_bad_rows_to_the_error_table(emu, bq, images_
     assert error_schema == {
         "timestamp": "TIMESTAMP",
         "origin": "STRING",
+        "position": "STRING",
         "reason": "STRING",
         "errorMessage": "STRING",
         "payloadString": "STRING",

@@ -101,7 +101,8 @@ def test_the_gpu_launch_shares_one_model_copy_per_worker(captured, gpu_launcher,
     (payload,) = [
         beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload).do_fn.payload
         for transform in pipeline.components.transforms.values()
-        if transform.spec.urn == "beam:transform:pardo:v1" and "_RunInferenceDoFn" in transform.unique_name
+        if transform.spec.urn == "beam:transform:pardo:v1"
+        and transform.unique_name.endswith("RunInference/BeamML_RunInference")
     ]
     handler = pickler.loads(payload)[0]._model_handler
     assert handler.share_model_across_processes() and handler.model_copies() == 1

@@ -24,6 +24,9 @@ class _DeadLetters:
 
     def payload_of(self, index: int) -> bytes: ...
 
+    def locate(self, index: int) -> str | None:
+        """Where the record at `index` is in its origin, for a person looking for it."""
+
     def dead_letter(self, index: int, rejection: Rejection, stacktrace: str = "", timestamp: str = "") -> DeadLetter:
         return DeadLetter(
             self.origin_of(index),
@@ -32,6 +35,7 @@ class _DeadLetters:
             rejection.message,
             stacktrace,
             timestamp or utc_now(),
+            self.locate(index),
         )
 
 
@@ -49,6 +53,7 @@ class RecordBatch(_DeadLetters):
     payloads: list[bytes]
     header: bytes | None = None
     origins: tuple[str, ...] | None = None
+    locations: tuple[str | None, ...] | None = None  # where each record is, when made from table rows
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -65,6 +70,9 @@ class RecordBatch(_DeadLetters):
             return self.origins[index]
         return f"{self.origin}:{self.start + index}"
 
+    def locate(self, index: int) -> str | None:
+        return self.locations[index] if self.locations is not None else self.position_of(index)
+
 
 @dataclass(frozen=True)
 class RowBatch(_DeadLetters):
@@ -72,6 +80,7 @@ class RowBatch(_DeadLetters):
 
     origin: str
     rows: list[dict]
+    key_column: str | None = None  # the column that identifies a row, if the job has one
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -84,6 +93,12 @@ class RowBatch(_DeadLetters):
 
     def position_of(self, index: int) -> str:
         return f"{self.origin}:{index}"
+
+    def locate(self, index: int) -> str | None:
+        """`key_column=value` (a table's rows come in no set order, so only their key finds them)."""
+        if self.key_column is None or self.rows[index].get(self.key_column) is None:
+            return None
+        return f"{self.key_column}={self.rows[index][self.key_column]}"
 
 
 SourceBatch = RecordBatch | RowBatch
@@ -108,6 +123,16 @@ class InstanceBatch:
 
     def dead_letter(self, index: int, rejection: Rejection, stacktrace: str = "", timestamp: str = "") -> DeadLetter:
         return self.source.dead_letter(int(self.positions[index]), rejection, stacktrace, timestamp)
+
+    def slice(self, start: int, stop: int) -> InstanceBatch:
+        """The instances from `start` to `stop` (views of this batch's arrays, no copies)."""
+        return InstanceBatch(
+            self.keys[start:stop],
+            {name: array[start:stop] for name, array in self.features.items()},
+            self.source,
+            self.positions[start:stop],
+            None if self.included is None else self.included[start:stop],
+        )
 
     def select(self, mask: np.ndarray) -> InstanceBatch:
         """The instances where `mask` is true."""

@@ -3,12 +3,14 @@
 Records reach the model already batched: the sources emit batches of up to `batch_size` records
 so that decoding can be vectorised, and RunInference is told to skip its own batching.
 RunInference still does what it is for: loading the model once per worker process and sharing
-it across threads, metrics, and a dead-letter output for batches the model rejects.
+it across threads, and its metrics. A failing model call is not a failing batch: the handler
+scores each batch through `pipeline.isolation`, which dead-letters only the records the model
+fails on alone, and stops the job when the model fails on everything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
@@ -16,9 +18,12 @@ from apache_beam.ml.inference import base as _inference_base
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.batches import InstanceBatch, ScoredBatch
+from pipeline.isolation import Scorer
 from pipeline.models import LoadedModel, load_model, predict_checked
-from pipeline.records import DeadLetter, Reason, Rejection, utc_now
+from pipeline.records import DeadLetter
 from pipeline.tensorflow_runtime import require_gpu
+
+FAILED = "failed"
 
 
 def _restore_memory_readings() -> None:
@@ -56,8 +61,14 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedM
 
     def run_inference(
         self, batch: InstanceBatch, model: LoadedModel, inference_args: dict[str, Any] | None = None
-    ) -> Iterable[ScoredBatch]:
-        return [ScoredBatch(batch, predict_checked(model, batch.features, self._outputs))]
+    ) -> Iterable[ScoredBatch | DeadLetter]:
+        """The batch scored in one call or, when that fails, in pieces: ScoredBatches for what the
+        model predicted and a DeadLetter for each record it failed on alone."""
+
+        def predict(features):
+            return predict_checked(model, features, self._outputs)
+
+        return Scorer(predict, self._model_path).score(batch)
 
     def get_num_bytes(self, batch: InstanceBatch) -> int:
         # The default pickles the whole batch just to measure it.
@@ -76,26 +87,26 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedM
         return f"InstanceBatchModelHandler({self._model_path!r})"
 
 
-def failed_batch_dead_letters(failure: tuple[InstanceBatch, Sequence[Any]]) -> list[DeadLetter]:
-    """One dead letter per instance of a batch the model raised on, with the error."""
-    batch, (_, error_repr, trace_lines) = failure
-    # The traceback's last entry is "Type: message" (some exceptions' repr drops the message);
-    # it becomes one line, since TensorFlow's messages span many.
-    error_text = " ".join(trace_lines[-1].split()) if trace_lines else error_repr
-    rejection = Rejection(Reason.INFERENCE_FAILED, f"the model failed on this record's batch: {error_text}"[:2000])
-    stacktrace = "".join(trace_lines)[-8000:]
-    timestamp = utc_now()
-    return [batch.dead_letter(index, rejection, stacktrace, timestamp) for index in range(len(batch))]
+class _SplitFailuresFn(beam.DoFn):
+    def process(self, result: ScoredBatch | DeadLetter):
+        if isinstance(result, DeadLetter):
+            yield beam.pvalue.TaggedOutput(FAILED, result)
+        else:
+            yield result
 
 
 class Predict(beam.PTransform):
-    """InstanceBatches in; ScoredBatches out, and dead letters for the instances of failed batches."""
+    """InstanceBatches in; ScoredBatches out, and a dead letter for each record the model failed on alone.
+
+    No exception handling around RunInference: the handler isolates the records a model call fails
+    on, so what still escapes it (a broken model, a bug) must stop the job, not become dead letters.
+    """
 
     def __init__(self, handler: InstanceBatchModelHandler):
         super().__init__()
         self._handler = handler
 
     def expand(self, batches):
-        scored, failures = batches | "RunInference" >> RunInference(self._handler).with_exception_handling()
-        failed = failures.failed_inferences | "Dead-letter failed batches" >> beam.FlatMap(failed_batch_dead_letters)
-        return scored, failed
+        results = batches | "RunInference" >> RunInference(self._handler)
+        split = results | "Split failures" >> beam.ParDo(_SplitFailuresFn()).with_outputs(FAILED, main="scored")
+        return split.scored, split[FAILED]

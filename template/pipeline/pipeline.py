@@ -7,6 +7,7 @@ import apache_beam as beam
 from pipeline.decoders import decoder_for
 from pipeline.formats import FILES
 from pipeline.inference import InstanceBatchModelHandler, Predict
+from pipeline.instances import KEY_POSITION
 from pipeline.parsing import DecodeRecords
 from pipeline.sinks import (
     FormatRows,
@@ -32,6 +33,7 @@ def _source(config: JobConfig, remote: bool) -> beam.PTransform:
             project=config.project,
             expected_rows=config.input_rows,
             columns=config.input_columns,
+            key_column=None if config.feeding.key_kind == KEY_POSITION else config.feeding.key_field,
         )
     if config.record_format == FILES:
         return ReadWholeFiles(config.input, config.batch_size, spread_files=remote)

@@ -75,9 +75,10 @@ class DeadLetter:
     message: str
     stacktrace: str = ""
     timestamp: str = ""
+    position: str | None = None  # where in its origin: file:line, file:index, a file's path, key=value
 
     def to_row(self) -> dict:
-        """The dead-letter row: Google's error-record fields plus origin and reason code."""
+        """The dead-letter row: Google's error-record fields plus origin, position and reason code."""
         try:
             payload_string = self.payload.decode("utf-8")
         except UnicodeDecodeError:
@@ -85,6 +86,7 @@ class DeadLetter:
         return {
             "timestamp": self.timestamp or utc_now(),
             "origin": self.origin,
+            "position": self.position,
             "reason": self.reason,
             "errorMessage": self.message,
             "payloadString": payload_string,

@@ -16,6 +16,7 @@ from pipeline import metrics, progress
 from pipeline.batches import ScoredBatch
 from pipeline.options import LaunchError, first_line
 from pipeline.records import DeadLetter
+from pipeline.retries import retrying
 from pipeline.rows import RowPlan, json_lines
 from pipeline.validation import JobConfig
 
@@ -26,6 +27,7 @@ DEAD_LETTER_SCHEMA = {
     "fields": [
         {"name": "timestamp", "type": "TIMESTAMP", "mode": "REQUIRED"},
         {"name": "origin", "type": "STRING", "mode": "NULLABLE"},
+        {"name": "position", "type": "STRING", "mode": "NULLABLE"},
         {"name": "reason", "type": "STRING", "mode": "REQUIRED"},
         {"name": "errorMessage", "type": "STRING", "mode": "NULLABLE"},
         {"name": "payloadString", "type": "STRING", "mode": "NULLABLE"},
@@ -77,11 +79,12 @@ def clear_table_output(flag: str, table: str, project: str | None) -> bool:
 
     table_project, dataset, table_id = table_parts(flag, table, project)
     client = bigquery_client(table_project)
+    reference = f"{table_project}.{dataset}.{table_id}"
     try:
-        client.get_table(f"{table_project}.{dataset}.{table_id}")
+        retrying(lambda: client.get_table(reference), "tables.get")
     except exceptions.NotFound:
         return False
-    client.query(f"TRUNCATE TABLE `{table_project}.{dataset}.{table_id}`").result()
+    retrying(lambda: client.query(f"TRUNCATE TABLE `{reference}`").result(), "TRUNCATE TABLE")
     return True
 
 

@@ -309,6 +309,7 @@ class ReadTableRows(beam.PTransform):
         project: str | None = None,
         expected_rows: int | None = None,
         columns: tuple[str, ...] | None = None,
+        key_column: str | None = None,
     ):
         super().__init__()
         if (table is None) == (query is None):
@@ -319,6 +320,7 @@ class ReadTableRows(beam.PTransform):
         self._project = project
         self._expected_rows = expected_rows
         self._columns = columns
+        self._key_column = key_column
 
     def expand(self, begin):
         method = beam.io.ReadFromBigQuery.Method.DIRECT_READ
@@ -336,11 +338,12 @@ class ReadTableRows(beam.PTransform):
             )
             origin = "query"
         rows = begin | "Read rows" >> read
+        key_column = self._key_column
         batches = (
             rows
             | "Batch rows"
             >> beam.BatchElements(min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size)
-            | "As row batches" >> beam.Map(lambda batch: RowBatch(origin, list(batch)))
+            | "As row batches" >> beam.Map(lambda batch: RowBatch(origin, list(batch), key_column))
         )
         no_dead_letters = begin | "No damage" >> beam.Create([]).with_output_types(DeadLetter)
         if self._expected_rows is None:

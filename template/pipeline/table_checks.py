@@ -1,4 +1,7 @@
-"""Launch-time checks of BigQuery inputs and outputs, with google-cloud-bigquery."""
+"""Launch-time checks of BigQuery inputs and outputs, with google-cloud-bigquery.
+
+Each call goes through `retries.retrying`: google-cloud-bigquery does not retry a bare 504 itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.options import LaunchError, first_line
+from pipeline.retries import retrying
 
 _TABLE_SPEC = re.compile(
     r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"
@@ -58,14 +62,14 @@ def describe_table(spec: str, project: str | None) -> TableInfo:
     table_project, dataset, table_id = table_parts("--input", spec, project)
     client = bigquery_client(table_project)
     try:
-        table = client.get_table(f"{table_project}.{dataset}.{table_id}")
+        table = retrying(lambda: client.get_table(f"{table_project}.{dataset}.{table_id}"), "tables.get")
     except exceptions.NotFound:
         raise LaunchError(f"--input={spec}: no such BigQuery table") from None
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"--input={spec}: cannot read the table: {first_line(error)}") from None
     columns = _columns(table.schema)
     try:
-        rows = list(client.list_rows(table, max_results=1))
+        rows = retrying(lambda: list(client.list_rows(table, max_results=1)), "tabledata.list")
     except exceptions.GoogleAPIError:
         rows = []  # the first-row check is a courtesy; the job itself will say what is wrong
     return TableInfo(columns, table.num_rows, dict(rows[0].items()) if rows else None)
@@ -80,7 +84,7 @@ def describe_query(query: str, project: str | None) -> TableInfo:
         raise LaunchError("--query needs --project: the project the query job runs in")
     config = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False)
     try:
-        job = bigquery_client(project).query(query, job_config=config)
+        job = retrying(lambda: bigquery_client(project).query(query, job_config=config), "dry-run query")
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"--query: BigQuery refuses it: {first_line(error)}") from None
     return TableInfo(_columns(job.schema or ()))
@@ -92,7 +96,7 @@ def check_output_dataset(flag: str, spec: str, project: str | None) -> None:
 
     table_project, dataset, _ = table_parts(flag, spec, project)
     try:
-        bigquery_client(table_project).get_dataset(f"{table_project}.{dataset}")
+        retrying(lambda: bigquery_client(table_project).get_dataset(f"{table_project}.{dataset}"), "datasets.get")
     except exceptions.NotFound:
         raise LaunchError(f"{flag}={spec}: dataset {table_project}:{dataset} does not exist; create it first") from None
     except exceptions.GoogleAPIError as error:

@@ -203,7 +203,7 @@ def _plan(checked: _Input, signature: ModelSignature, params) -> RecordPlan:
 def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
     """On a local run, the model predicts the first record: a model whose outputs do not match its
     signature is refused at launch instead of failing every batch. (An error the model raises on
-    that record is left to the job, which dead-letters the batches it fails on.)"""
+    that record is left to the job, which dead-letters the records it fails on.)"""
     first = (
         checked.first
         if checked.source == "text"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.batches import InstanceBatch, RecordBatch
-from pipeline.inference import InstanceBatchModelHandler, failed_batch_dead_letters
-from pipeline.records import Reason
+from pipeline.inference import InstanceBatchModelHandler
+from pipeline.records import DeadLetter, Reason
 from pipeline.tensorflow_runtime import NoGpuError
 from tests.model_factories import CLASSES, WIDTH, reference_scores
 
@@ -44,24 +44,18 @@ def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_m
         handler.load_model()
 
 
-def test_handler_refuses_outputs_of_the_wrong_shape_or_missing(tiny_models):
+def test_outputs_of_the_wrong_shape_or_missing_fail_each_record_alone(tiny_models):
     handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
 
     class Broken:
         def predict(self, features):
             return {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
 
-    with pytest.raises(ValueError, match="output 'scores' has shape"):
-        handler.run_inference(batch_of(2), Broken())
-    with pytest.raises(ValueError, match="no output"):
-        InstanceBatchModelHandler("m", ("probabilities",)).run_inference(batch_of(2), handler.load_model())
-
-
-def test_a_failed_batch_becomes_one_dead_letter_per_record():
-    trace = ["Traceback (most recent call last):\n", '  File "x", line 1\n', "ValueError: bad input\nsecond line\n"]
-    dead = failed_batch_dead_letters((batch_of(3), (ValueError, "ValueError()", trace)))
-    assert [letter.payload for letter in dead] == [b"0:...", b"1:...", b"2:..."]
-    assert {letter.origin for letter in dead} == {"in.txt"}
-    assert {letter.reason for letter in dead} == {Reason.INFERENCE_FAILED}
-    assert dead[0].message == "the model failed on this record's batch: ValueError: bad input second line"
-    assert dead[0].stacktrace == "".join(trace)
+    letters = list(handler.run_inference(batch_of(2), Broken()))
+    assert [letter.payload for letter in letters] == [b"0:...", b"1:..."]
+    assert all(
+        isinstance(letter, DeadLetter) and "output 'scores' has shape (2, 3)" in letter.message for letter in letters
+    )
+    letters = list(InstanceBatchModelHandler("m", ("probabilities",)).run_inference(batch_of(2), handler.load_model()))
+    assert len(letters) == 2 and all("returned no output ['probabilities']" in letter.message for letter in letters)
+    assert {letter.reason for letter in letters} == {Reason.INFERENCE_FAILED}

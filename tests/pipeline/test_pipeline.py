@@ -95,27 +95,31 @@ def test_pipeline_matches_direct_model_calls_and_accounts_for_every_record(tmp_p
     assert all(isinstance(row["key"], int) for row in predictions)
 
 
-def test_records_of_batches_the_model_rejects_become_dead_letters(tmp_path):
+def test_only_the_records_the_model_rejects_become_dead_letters_each_with_its_own_error(tmp_path):
     model = failing_saved_model(tmp_path / "failing")
     rng = np.random.default_rng(3)
-    images = rng.random((40, WIDTH), dtype=np.float32)
-    images[17, 2] = 500.0  # the model refuses any batch holding this record
+    images = rng.random((300, WIDTH), dtype=np.float32)
+    bad = [0, 17, 18, 151, 299]
+    images[bad, 2] = 500.0  # the model refuses any batch holding one of these records
     source = write_records(tmp_path / "in.txt", images)
 
-    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=4")
+    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=64")
 
     predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
     dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")
-    failed_keys = sorted(int(row["payloadString"].split(":")[0]) for row in dead_letters)
-    assert 17 in failed_keys and len(failed_keys) <= 4
+    assert sorted(int(row["payloadString"].split(":")[0]) for row in dead_letters) == bad
     assert {row["reason"] for row in dead_letters} == {Reason.INFERENCE_FAILED}
+    assert all(
+        row["errorMessage"].startswith("the model failed on this record: InvalidArgumentError") for row in dead_letters
+    )
     assert all("value out of range" in row["errorMessage"] for row in dead_letters)
-    assert all(row["stacktrace"] for row in dead_letters)
-    assert sorted(row["key"] for row in predictions) == sorted(set(range(40)) - set(failed_keys))
-    assert counts.reconciles and counts.records_read == 40
-    good = [row for row in predictions]
-    expected = reference_scores(images[[row["key"] for row in good]])
-    np.testing.assert_allclose([[row[f"pred{c}"] for c in range(3)] for row in good], expected, atol=1e-5)
+    assert all(row["stacktrace"] and row["origin"] == str(source) for row in dead_letters)
+    assert sorted(row["position"] for row in dead_letters) == sorted(f"{source}:{key + 1}" for key in bad)
+    assert sorted(row["key"] for row in predictions) == sorted(set(range(300)) - set(bad))
+    assert counts.reconciles and counts.records_read == 300
+    assert counts.dead_letters_by_reason == {Reason.INFERENCE_FAILED: len(bad)}
+    expected = reference_scores(images[[row["key"] for row in predictions]])
+    np.testing.assert_allclose([[row[f"pred{c}"] for c in range(3)] for row in predictions], expected, atol=1e-5)
 
 
 def test_records_the_model_scores_nan_become_dead_letters_not_predictions(tmp_path):

@@ -120,7 +120,7 @@ def test_dead_letter_row_keeps_text_and_base64_of_the_payload():
     assert text_row["payloadString"] == "bad line"
     assert base64.b64decode(text_row["payloadBytes"]) == b"bad line"
     assert text_row["reason"] == Reason.MISSING_KEY
-    assert text_row["origin"] == "test.txt"
+    assert text_row["origin"] == "test.txt" and text_row["position"] == "test.txt:1"
     assert text_row["timestamp"].endswith("+00:00")
 
     binary_row = orjson.loads(batch.dead_letter(1, parse_line(b"\xff\xfe:1", WIDTH)).to_json_line())

@@ -41,16 +41,18 @@ class KeyValuesRowsDecoder:
         self._included = feeding.included_fields
 
     def decode(self, batch: RowBatch) -> Decoded:
-        lines, included, null_rows = [], [], []
+        lines, locations, included, null_rows = [], [], [], []
         for position, row in enumerate(batch.rows):
             line = row_to_line(row, self._key_column)
             if isinstance(line, Rejection):
                 null_rows.append((position, line))
             else:
                 lines.append(line)
+                locations.append(batch.locate(position))
                 if self._included:
                     included.append({name: row.get(name) for name in self._included})
-        decoded = self._lines.decode(RecordBatch(batch.origin, 0, lines)) if lines else Decoded()
+        as_lines = RecordBatch(batch.origin, 0, lines, locations=tuple(locations))
+        decoded = self._lines.decode(as_lines) if lines else Decoded()
         if self._included:
             decoded = Decoded(
                 [
