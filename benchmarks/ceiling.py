@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "template"))
 
 import tensorflow as tf
 
-from pipeline.records import parse_lines
+from pipeline.data.seed_lines import parse_lines
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024)
 DEFAULT_BATCH = 256

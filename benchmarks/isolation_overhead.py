@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "template"))
 
 import numpy as np
 
-from pipeline.batches import InstanceBatch, RecordBatch
-from pipeline.isolation import ModelHealth, Scorer
-from pipeline.models import load_model, predict_checked
-from pipeline.records import parse_lines
+from pipeline.data.batches import InstanceBatch, RecordBatch
+from pipeline.data.seed_lines import parse_lines
+from pipeline.job.isolation import ModelHealth, Scorer
+from pipeline.model.loading import load_model, predict_checked
 
 BATCH = 256
 RECORDS = 20_480

@@ -13,18 +13,19 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import random
 import re
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.measure import run_measured  # noqa: E402
+
 BENCH = ROOT / "build" / "bench"
 PYTHON = sys.executable
 SAMPLE_IMAGES = ROOT / "samples/mnist/images.txt.gz"
@@ -134,17 +135,10 @@ def _replicated_penguins(suffix: str, records: int) -> bytes:
 
 def run_process(command: list[str]) -> tuple[float, float, float, str]:
     """Runs a command; returns wall seconds, peak RSS (MB), CPU seconds (user + system) and stdout."""
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        if process.returncode:
-            raise SystemExit(f"{' '.join(command)} failed:\n{stderr.read()[-3000:]}")
-        return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, stdout.read()
+    measured = run_measured(command, ROOT)
+    if measured.status:
+        raise SystemExit(f"{' '.join(command)} failed:\n{measured.stderr[-3000:]}")
+    return measured.wall_s, measured.peak_rss_mb, measured.cpu_s, measured.stdout
 
 
 def last_json(stdout: str) -> dict:

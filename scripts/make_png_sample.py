@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "template"))
 
 import numpy as np  # noqa: E402
 
+from pipeline.data.seed_lines import parse_lines  # noqa: E402
 from pipeline.evaluate import read_labels  # noqa: E402
-from pipeline.records import parse_lines  # noqa: E402
 
 KEYS = range(8000, 8200)  # held out from samples/model's training (keys 0..7999)
 SIDE = 28

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "template"))
 
-from pipeline.options import PARAMETERS, Parameter  # noqa: E402
+from pipeline.launch.options import PARAMETERS, Parameter  # noqa: E402
 
 METADATA_PATH = ROOT / "metadata.json"
 README_PATH = ROOT / "README.md"

@@ -20,8 +20,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pipeline.data.seed_lines import parse_lines  # noqa: E402
 from pipeline.evaluate import read_labels  # noqa: E402
-from pipeline.records import parse_lines  # noqa: E402
 
 TRAIN_KEYS = range(0, 8000)
 HELD_OUT_KEYS = range(8000, 10000)

@@ -25,8 +25,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.envir
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions  # noqa: E402
 
-from pipeline import metrics  # noqa: E402
-from pipeline.environment import (  # noqa: E402
+from pipeline.errors import LaunchError, ModelBroken  # noqa: E402
+from pipeline.job import metrics  # noqa: E402
+from pipeline.job.graph import build  # noqa: E402
+from pipeline.launch.cleanup import clear_earlier_run  # noqa: E402
+from pipeline.launch.environment import (  # noqa: E402
     LaunchMode,
     console_url,
     default_region,
@@ -34,13 +37,10 @@ from pipeline.environment import (  # noqa: E402
     launch_mode,
     prepare_remote_launch,
 )
-from pipeline.isolation import ModelBroken  # noqa: E402
-from pipeline.options import LaunchError, check_for_typos, help_text  # noqa: E402
-from pipeline.pipeline import build  # noqa: E402
-from pipeline.progress import LiveProgress  # noqa: E402
-from pipeline.sinks import clear_earlier_run  # noqa: E402
-from pipeline.summary import format_summary  # noqa: E402
-from pipeline.validation import validate  # noqa: E402
+from pipeline.launch.options import check_for_typos, help_text  # noqa: E402
+from pipeline.launch.progress import LiveProgress  # noqa: E402
+from pipeline.launch.summary import format_summary  # noqa: E402
+from pipeline.launch.validation import validate  # noqa: E402
 
 
 def run(argv: list[str] | None = None, started: float | None = None) -> int:
@@ -84,7 +84,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     if mode is LaunchMode.TEMPLATE:
         print(f"Job object written to {options.view_as(GoogleCloudOptions).template_location}")
         return 0
-    job_id = result.job_id()
+    job_id = result.job_id()  # type: ignore[attr-defined]  # a DataflowPipelineResult
     print(f"Submitted job {job_id}: {console_url(options, job_id)}")
     return 0
 

@@ -75,3 +75,14 @@ class CloudShell:
         assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
         (captured,) = self.dataflow.launches[before:]
         return captured
+
+
+def load_images_table(shell: CloudShell, bigquery: BigQueryEmulator, commands: list[str], project: str) -> int:
+    """Runs `bq mk` and `bq load` lines that make mnist.images, from a clean slate as a new project has
+    (other tests use the same dataset, so `bq mk` may find it made); returns the table's row count."""
+    bigquery.client().delete_table(f"{project}.mnist.images", not_found_ok=True)
+    for command in commands:
+        result = shell.run(command)
+        made_before = command.startswith("bq mk") and "already exists" in result.stdout + result.stderr
+        assert result.returncode == 0 or made_before, f"{command}: {(result.stdout + result.stderr)[-2000:]}"
+    return bigquery.client().get_table(f"{project}.mnist.images").num_rows

@@ -6,6 +6,7 @@ import gzip
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest_plugins = [
@@ -51,3 +52,29 @@ def legacy_checkpoint(tmp_path_factory) -> Path:
     from scripts.legacy_checkpoint import write_legacy_checkpoint
 
     return write_legacy_checkpoint(tmp_path_factory.mktemp("legacy") / "export")
+
+
+@pytest.fixture(scope="session")
+def format_models(tmp_path_factory) -> dict[str, Path]:
+    """Models fed by name, built once: `multi` (inputs of several dtypes, a None dimension, three
+    outputs) and `examples` (one tf.string input of serialized tf.train.Examples)."""
+    from tests.model_factories import example_parsing_saved_model, multi_input_saved_model
+
+    folder = tmp_path_factory.mktemp("format-models")
+    return {"multi": multi_input_saved_model(folder / "multi"), "examples": example_parsing_saved_model(folder / "ex")}
+
+
+@pytest.fixture(scope="session")
+def sample_scores() -> np.ndarray:
+    """The sample model called directly (no pipeline) on every sample image: what predictions must equal."""
+    import tensorflow as tf
+
+    with gzip.open(SAMPLE_IMAGES, "rb") as handle:
+        images = np.array([line.split(b":")[1].split(b",") for line in handle.read().splitlines()], dtype=np.float32)
+    serve = tf.saved_model.load(str(SAMPLE_MODEL)).signatures["serving_default"]
+    return np.concatenate(
+        [
+            serve(image=tf.constant(images[start : start + 1000].reshape(-1, 28, 28, 1)))["scores"].numpy()
+            for start in range(0, len(images), 1000)
+        ]
+    )

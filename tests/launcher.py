@@ -24,12 +24,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
+from scripts import measure
 from tests.emulators import BigQueryEmulator, GcsEmulator
 from tests.google_fakes import FakeDataflowApi, FakeMetadataServer
 from tests.image_layout import ImageRoot, build_image_root
@@ -225,31 +223,6 @@ class FlexTemplateLauncher:
 
 
 def run_measured(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float):
-    """(exit status, stdout, stderr, wall seconds, peak RSS in MB) of one child process.
-
-    The child is reaped with wait4, which reports the peak RSS of that child alone (the test
-    process has other children: the emulators).
-    """
-    started = time.monotonic()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    streams: dict[str, bytes] = {}
-    readers = [
-        threading.Thread(target=lambda name=name, pipe=pipe: streams.__setitem__(name, pipe.read()), daemon=True)
-        for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    killer = threading.Timer(timeout_s, process.kill)
-    killer.start()
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        killer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
-    process.stdout.close()
-    process.stderr.close()
-    wall_s = time.monotonic() - started
-    decode = lambda name: streams.get(name, b"").decode("utf-8", "replace")  # noqa: E731
-    return process.returncode, decode("stdout"), decode("stderr"), wall_s, usage.ru_maxrss / 1024
+    """(exit status, stdout, stderr, wall seconds, peak RSS in MB) of one child process."""
+    measured = measure.run_measured(argv, cwd, env, timeout_s)
+    return measured.status, measured.stdout, measured.stderr, measured.wall_s, measured.peak_rss_mb

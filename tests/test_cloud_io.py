@@ -8,9 +8,7 @@ which points the real client libraries at them. Nothing here mocks a client.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
-import zlib
 
 import numpy as np
 import pytest
@@ -18,7 +16,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from main import run
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL, SAMPLES
+from tests.damage import damaged
 from tests.emulators import CloudEmulators
+from tests.outputs import read_json_lines
 
 pytestmark = pytest.mark.emulators
 
@@ -87,31 +87,12 @@ def images_table(emu, bq, images_uri) -> str:
 
 
 @pytest.fixture(scope="module")
-def direct_scores() -> np.ndarray:
-    """The sample model called directly on all sample images, without the pipeline."""
-    import tensorflow as tf
-
-    with gzip.open(SAMPLE_IMAGES, "rb") as handle:
-        images = np.array([line.split(b":")[1].split(b",") for line in handle.read().splitlines()], dtype=np.float32)
-    serve = tf.saved_model.load(str(SAMPLE_MODEL)).signatures["serving_default"]
-    return np.concatenate(
-        [
-            serve(image=tf.constant(images[i : i + 1000].reshape(-1, 28, 28, 1)))["scores"].numpy()
-            for i in range(0, len(images), 1000)
-        ]
-    )
+def direct_scores(sample_scores) -> np.ndarray:
+    return sample_scores
 
 
 def launch(emu, *args: str) -> None:
     assert run([*args, *emu.beam_options()]) == 0
-
-
-def read_gcs_json_lines(pattern: str) -> list[dict]:
-    found = []
-    for metadata in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(metadata.path) as handle:
-            found += [json.loads(line) for line in handle.read().splitlines()]
-    return found
 
 
 def assert_matches_direct(predictions: list[dict], direct_scores: np.ndarray) -> None:
@@ -155,7 +136,7 @@ def test_bigquery_table_to_text(emu, images_table, direct_scores, tmp_path):
         f"--output={tmp_path / 'p'}",
         f"--model={SAMPLE_MODEL}",
     )
-    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    predictions = read_json_lines(tmp_path / "p-*.jsonl")
     assert len(predictions) == N_IMAGES
     assert_matches_direct(predictions, direct_scores)
     assert [path.read_text() for path in tmp_path.glob("p_error_records-*.jsonl")] == [""]
@@ -170,7 +151,7 @@ def test_bigquery_query_to_text(emu, images_table, direct_scores, tmp_path):
         f"--output={tmp_path / 'p'}",
         f"--model={SAMPLE_MODEL}",
     )
-    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    predictions = read_json_lines(tmp_path / "p-*.jsonl")
     assert sorted(row["key"] for row in predictions) == list(range(100))
     assert_matches_direct(predictions, direct_scores)
 
@@ -243,7 +224,7 @@ def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu
 
 def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table, monkeypatch, tmp_path, capfd):
     """As if a read stream ended early: the launch counted more rows than the job reads."""
-    from pipeline import table_checks, validation
+    from pipeline.launch import table_checks, validation
 
     def counted_more(spec, project):
         info = table_checks.describe_table(spec, project)
@@ -254,9 +235,7 @@ def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table
     launch(
         emu, "--source=bq", f"--input={images_table}", "--sink=text", f"--output={output}", f"--model={SAMPLE_MODEL}"
     )
-    dead_letters = [
-        json.loads(line) for path in tmp_path.glob("p_error_records-*.jsonl") for line in path.read_text().splitlines()
-    ]
+    dead_letters = read_json_lines(tmp_path / "p_error_records-*.jsonl")
     assert [(row["origin"], row["reason"]) for row in dead_letters] == [(images_table, "incomplete_read")]
     assert dead_letters[0]["errorMessage"].startswith(f"read {N_IMAGES:,} rows of the {N_IMAGES + 3:,} the table held")
     summary = capfd.readouterr().out
@@ -266,10 +245,10 @@ def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table
 def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_scores):
     output = f"gs://{emu.bucket}/mnist/out/predictions"
     launch(emu, f"--input={images_uri}", f"--output={output}", f"--model={model_uri}")
-    predictions = read_gcs_json_lines(output + "-*.jsonl")
+    predictions = read_json_lines(output + "-*.jsonl")
     assert len(predictions) == N_IMAGES
     assert_matches_direct(predictions, direct_scores)
-    assert read_gcs_json_lines(output + "_error_records-*.jsonl") == []
+    assert read_json_lines(output + "_error_records-*.jsonl") == []
     leftovers = [
         blob.name for blob in emu.gcs.client().list_blobs(emu.bucket, prefix="mnist/out/") if "beam-temp" in blob.name
     ]
@@ -279,14 +258,12 @@ def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_sco
 def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(emu, sample_lines, capfd):
     """A truncated gzip, one whose CRC does not match, and one that is not gzip, among good files on gs://."""
     chunks = [b"\n".join(sample_lines[i * 1000 : (i + 1) * 1000]) + b"\n" for i in range(4)]
-    good = [gzip.compress(chunk) for chunk in chunks]
-    wrong_crc = (zlib.crc32(chunks[2]) ^ 1).to_bytes(4, "little")
     files = {
-        "a-good.txt.gz": good[0],
-        "b-truncated.txt.gz": good[1][: len(good[1]) // 2],
-        "c-wrong-crc.txt.gz": good[2][:-8] + wrong_crc + good[2][-4:],
-        "d-not-gzip.txt.gz": b"not gzip\n" * 100,
-        "e-good.txt.gz": good[3],
+        "a-good.txt.gz": damaged("whole", chunks[0]),
+        "b-truncated.txt.gz": damaged("truncated", chunks[1]),
+        "c-wrong-crc.txt.gz": damaged("wrong-crc", chunks[2]),
+        "d-not-gzip.txt.gz": damaged("not-gzip", b""),
+        "e-good.txt.gz": damaged("whole", chunks[3]),
     }
     for name, data in files.items():
         with FileSystems.create(f"gs://{emu.bucket}/damaged/{name}", compression_type="uncompressed") as handle:
@@ -294,15 +271,13 @@ def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(e
     output = f"gs://{emu.bucket}/damaged-out/predictions"
     launch(emu, f"--input=gs://{emu.bucket}/damaged/*.txt.gz", f"--output={output}", f"--model={SAMPLE_MODEL}")
     summary = capfd.readouterr().out
-    dead_letters = {
-        row["origin"].rsplit("/", 1)[1]: row for row in read_gcs_json_lines(output + "_error_records-*.jsonl")
-    }
+    dead_letters = {row["origin"].rsplit("/", 1)[1]: row for row in read_json_lines(output + "_error_records-*.jsonl")}
     assert {name: row["reason"] for name, row in dead_letters.items()} == {
         "b-truncated.txt.gz": "truncated_input",
         "c-wrong-crc.txt.gz": "checksum_mismatch",
         "d-not-gzip.txt.gz": "corrupt_input",
     }
-    keys = {row["key"] for row in read_gcs_json_lines(output + "-*.jsonl")}
+    keys = {row["key"] for row in read_json_lines(output + "-*.jsonl")}
     assert set(range(1000)) <= keys and set(range(3000, 4000)) <= keys
     truncated = sorted(key for key in keys if 1000 <= key < 2000)
     assert 0 < len(truncated) < 1000 and truncated == list(range(1000, 1000 + len(truncated)))
@@ -355,14 +330,6 @@ def test_bigquery_launch_mistakes_are_one_line(emu, bq, images_uri, capfd, args,
     assert run([*emu.beam_options(), *argv]) == 2
     err = capfd.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
-
-
-@pytest.fixture(scope="module")
-def format_models(tmp_path_factory) -> dict:
-    from tests.model_factories import example_parsing_saved_model, multi_input_saved_model
-
-    folder = tmp_path_factory.mktemp("format-models")
-    return {"multi": multi_input_saved_model(folder / "multi"), "examples": example_parsing_saved_model(folder / "ex")}
 
 
 def format_inputs(folder, format_models) -> dict:
@@ -469,7 +436,7 @@ def test_a_table_of_named_columns_feeds_a_model_by_name_to_text_and_to_bigquery(
     assert error.count("\n") == 1
     args[-1] = "--included_fields=island"
     launch(emu, *args, "--sink=text", f"--output={tmp_path / 'p'}")
-    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    predictions = read_json_lines(tmp_path / "p-*.jsonl")
     assert len(predictions) == 333 and {"key", "probabilities", "species", "island"} == set(predictions[0])
     launch(emu, *args, "--sink=bigquery", f"--output={DATASET}.penguin_predictions")
     assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.penguin_predictions") == 333

@@ -102,7 +102,7 @@ def test_dockerignore_sends_what_copy_needs_and_nothing_heavy():
     sent = exclude_paths(str(ROOT), patterns)  # despite its name: the paths that are sent
     for source, _ in build_context_copies():
         assert source in sent, f"{source} is excluded from the build context"
-    assert "template/pipeline/records.py" in sent
+    assert "template/pipeline/data/seed_lines.py" in sent and "template/pipeline/job/graph.py" in sent
     assert not [path for path in sent if path.startswith(("samples/", ".venv/", "build/", "tests/", ".git/"))]
     assert not [path for path in sent if "__pycache__" in path]
 

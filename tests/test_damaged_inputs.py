@@ -9,15 +9,14 @@ the local summary warns. A file with no readable record at all, given alone, is 
 from __future__ import annotations
 
 import gzip
-import json
-import zlib
-from pathlib import Path
 
 import pytest
 
 from main import run
 from scripts.check_image import summary_count
 from tests.conftest import SAMPLE_MODEL
+from tests.damage import REASONS, UNREADABLE, damaged
+from tests.outputs import predictions_and_dead_letters
 
 pytestmark = pytest.mark.slow
 
@@ -30,40 +29,14 @@ def sample_chunks(sample_lines) -> list[bytes]:
     return [b"\n".join(sample_lines[i * LINES_PER_FILE : (i + 1) * LINES_PER_FILE]) + b"\n" for i in range(3)]
 
 
-def damage(kind: str, data: bytes) -> bytes:
-    good = gzip.compress(data)
-    return {
-        "truncated": good[: len(good) * 2 // 3],
-        "no-trailer": good[:-8],
-        "wrong-crc": good[:-8] + (zlib.crc32(data) ^ 1).to_bytes(4, "little") + good[-4:],
-        "wrong-length": good[:-4] + (len(data) + 7).to_bytes(4, "little"),
-        "not-gzip": b"this was never gzip\n" * 50,
-        "zero-bytes": b"",
-    }[kind]
+# Each way a gzip file is found damaged; a file cut short before its trailer, and one with no member at all.
+KINDS = ["truncated", "no-trailer", "wrong-crc", "wrong-length", "not-gzip", "zero-bytes"]
 
 
-REASONS = {
-    "truncated": "truncated_input",
-    "no-trailer": "truncated_input",
-    "wrong-crc": "checksum_mismatch",
-    "wrong-length": "checksum_mismatch",
-    "not-gzip": "corrupt_input",
-    "zero-bytes": "truncated_input",
-}
-UNREADABLE = {"not-gzip", "zero-bytes"}  # nothing at all can be read from these
-
-
-def outcome(output: Path) -> tuple[list[dict], list[dict]]:
-    def read(pattern: str) -> list[dict]:
-        return [json.loads(line) for path in output.parent.glob(pattern) for line in path.read_text().splitlines()]
-
-    return read(f"{output.name}-*.jsonl"), read(f"{output.name}_error_records-*.jsonl")
-
-
-@pytest.mark.parametrize("kind", list(REASONS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_damaged_file_alone(tmp_path, capfd, sample_chunks, kind):
     path = tmp_path / f"{kind}.txt.gz"
-    path.write_bytes(damage(kind, sample_chunks[0]))
+    path.write_bytes(damaged(kind, sample_chunks[0]))
     output = tmp_path / "out" / "predictions"
     status = run([f"--input={path}", f"--output={output}", f"--model={SAMPLE_MODEL}"])
     captured = capfd.readouterr()
@@ -74,7 +47,7 @@ def test_a_damaged_file_alone(tmp_path, capfd, sample_chunks, kind):
         assert len(error.splitlines()) == 1
         return
     assert status == 0, captured.err[-3000:]
-    predictions, dead_letters = outcome(output)
+    predictions, dead_letters = predictions_and_dead_letters(output)
     (letter,) = dead_letters
     assert letter["reason"] == REASONS[kind] and letter["origin"] == str(path)
     assert "compressed byte" in letter["errorMessage"]
@@ -86,18 +59,18 @@ def test_a_damaged_file_alone(tmp_path, capfd, sample_chunks, kind):
     assert "records read != predictions" not in captured.out
 
 
-@pytest.mark.parametrize("kind", list(REASONS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_damaged_file_among_good_ones(tmp_path, capfd, sample_chunks, kind):
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "a.txt.gz").write_bytes(gzip.compress(sample_chunks[0]))
-    (inputs / f"b-{kind}.txt.gz").write_bytes(damage(kind, sample_chunks[1]))
+    (inputs / f"b-{kind}.txt.gz").write_bytes(damaged(kind, sample_chunks[1]))
     (inputs / "c.txt.gz").write_bytes(gzip.compress(sample_chunks[2]))
     output = tmp_path / "out" / "predictions"
     status = run([f"--input={inputs}/*.txt.gz", f"--output={output}", f"--model={SAMPLE_MODEL}"])
     captured = capfd.readouterr()
     assert status == 0, captured.err[-3000:]
-    predictions, dead_letters = outcome(output)
+    predictions, dead_letters = predictions_and_dead_letters(output)
     (letter,) = dead_letters
     assert letter["reason"] == REASONS[kind] and letter["origin"] == str(inputs / f"b-{kind}.txt.gz")
     keys = {row["key"] for row in predictions}

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from main import run
-from pipeline.isolation import BROKEN_AFTER
+from pipeline.job.isolation import BROKEN_AFTER
 from tests.conftest import SAMPLES
 from tests.model_factories import WIDTH, age_checking_saved_model, failing_saved_model, out_of_memory_saved_model
+from tests.outputs import predictions_and_dead_letters
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +27,8 @@ def run_job(tmp_path: Path, capfd, *args: str) -> tuple[int, list[dict], list[di
     output = tmp_path / "out" / "p"
     status = run([*args, f"--output={output}"])
     captured = capfd.readouterr()
-
-    def read(pattern: str) -> list[dict]:
-        return [
-            json.loads(line)
-            for path in sorted(output.parent.glob(pattern))
-            for line in path.read_text().split("\n")
-            if line
-        ]
-
-    return status, read("p-*.jsonl"), read("p_error_records-*.jsonl"), captured.out, captured.err
+    predictions, dead_letters = predictions_and_dead_letters(output)
+    return status, predictions, dead_letters, captured.out, captured.err
 
 
 def test_three_damaged_pngs_among_64_cost_three_dead_letters(tmp_path, capfd):

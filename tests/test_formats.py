@@ -23,11 +23,10 @@ import pytest
 from main import run
 from tests.conftest import SAMPLES
 from tests.model_factories import (
-    example_parsing_saved_model,
     multi_input_reference,
-    multi_input_saved_model,
     serialized_example,
 )
+from tests.outputs import predictions_and_dead_letters
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +35,13 @@ PNG = SAMPLES / "png"
 
 
 @pytest.fixture(scope="module")
-def multi_input_model(tmp_path_factory) -> Path:
-    return multi_input_saved_model(tmp_path_factory.mktemp("models") / "multi")
+def multi_input_model(format_models) -> Path:
+    return format_models["multi"]
 
 
 @pytest.fixture(scope="module")
-def example_model(tmp_path_factory) -> Path:
-    return example_parsing_saved_model(tmp_path_factory.mktemp("models") / "examples")
+def example_model(format_models) -> Path:
+    return format_models["examples"]
 
 
 def predict(tmp_path: Path, capfd, *args: str) -> tuple[list[dict], list[dict], str]:
@@ -52,12 +51,8 @@ def predict(tmp_path: Path, capfd, *args: str) -> tuple[list[dict], list[dict], 
     captured = capfd.readouterr()
     assert status == 0, captured.err[-3000:]
 
-    def read(pattern: str) -> list[dict]:
-        return [
-            json.loads(line) for path in sorted(output.parent.glob(pattern)) for line in path.read_text().splitlines()
-        ]
-
-    return read("p-*.jsonl"), read("p_error_records-*.jsonl"), captured.out
+    predictions, dead_letters = predictions_and_dead_letters(output)
+    return predictions, dead_letters, captured.out
 
 
 def launch_error(capfd, *args: str) -> str:

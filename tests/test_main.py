@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from main import run
-from pipeline.options import PARAMETERS
+from pipeline.launch.options import PARAMETERS
 from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
 
 MAIN = ROOT / "template" / "main.py"

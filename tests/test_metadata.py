@@ -9,7 +9,7 @@ import re
 import jsonschema
 import pytest
 
-from pipeline.options import PARAMETERS, BatchPredictionOptions
+from pipeline.launch.options import PARAMETERS, BatchPredictionOptions
 from scripts import template_metadata
 from tests.conftest import ROOT
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cloud_shell import GCLOUD, CloudShell
+from tests.cloud_shell import GCLOUD, CloudShell, load_images_table
 from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, TEMPLATE_METADATA
@@ -51,12 +51,8 @@ def sent(shell) -> Callable[[str], CapturedLaunch]:
 def readme_tables(shell, bigquery_emulator) -> None:
     """The README's own `bq mk` and `bq load` lines, run against the BigQuery emulator, from a clean
     slate as a new project has (other tests use the same dataset)."""
-    bigquery_emulator.client().delete_table(f"{PROJECT}.mnist.images", not_found_ok=True)
-    for command in dict.fromkeys(commands_starting_with("bq mk") + commands_starting_with("bq load")):
-        result = shell.run(command)
-        assert result.returncode == 0 or "already exists" in result.stdout + result.stderr, result.stderr[-2000:]
-    table = bigquery_emulator.client().get_table(f"{PROJECT}.mnist.images")
-    assert table.num_rows == 10_000
+    commands = list(dict.fromkeys(commands_starting_with("bq mk") + commands_starting_with("bq load")))
+    assert load_images_table(shell, bigquery_emulator, commands, PROJECT) == 10_000
 
 
 def test_the_readme_shows_a_launch_for_each_kind_of_source():

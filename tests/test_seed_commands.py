@@ -16,7 +16,7 @@ import pytest
 
 from main import run
 from pipeline.evaluate import read_labels
-from tests.cloud_shell import BQ, needs_bq
+from tests.cloud_shell import BQ, load_images_table, needs_bq
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_LABELS
 from tests.emulators import PROJECT
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, upload
@@ -85,11 +85,7 @@ def seed_uploads(gcs_emulator, launch_bucket, legacy_checkpoint, tmp_path_factor
 def seed_tables(cloud_shell, bigquery_emulator) -> None:
     if BQ is None:
         pytest.skip("the bq CLI (Cloud SDK) is not installed: the sample's bq commands cannot be run")
-    bigquery_emulator.client().delete_table(f"{PROJECT}.mnist.images", not_found_ok=True)
-    made = cloud_shell.run(SEED_BQ_MK)
-    assert made.returncode == 0 or "already exists" in made.stdout + made.stderr, made.stderr
-    loaded = cloud_shell.run(in_data_folder(MODERN_BQ_LOAD))
-    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert load_images_table(cloud_shell, bigquery_emulator, [SEED_BQ_MK, in_data_folder(MODERN_BQ_LOAD)], PROJECT) > 0
 
 
 @needs_bq

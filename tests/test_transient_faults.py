@@ -5,7 +5,7 @@ fault-injecting proxies (tests/fault_proxy.py) in front of the session's emulato
 429, 500 and 503 answers shaped like Google's, connections dropped before an answer, answers lost
 after the emulator acted, and a Storage Read gRPC stream reset mid-read. A test also fails when its
 proxies injected nothing (tests/fault_fixtures.py). What each injected, and whether the project's own
-retry (pipeline.retries) had to act, is printed in the run's "transient faults" section.
+retry (pipeline.launch.retries) had to act, is printed in the run's "transient faults" section.
 
 Client back-off sleeps are compressed 20x while the proxies run (see `compress_backoff`): the
 clients' retry decisions and schedules are their own, only the waits are shorter. Three answers the
@@ -33,6 +33,7 @@ from main import run
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL, SAMPLES
 from tests.emulators import CloudEmulators
 from tests.fault_proxy import DROP, LOST, MIXED, FaultProxy, Request, Rule
+from tests.outputs import read_json_lines
 
 pytestmark = [pytest.mark.emulators, pytest.mark.timeout(120)]  # a fault a client never notices must not hang
 
@@ -136,14 +137,6 @@ def launch(emu, *args: str) -> None:
     assert run([*args, *emu.beam_options()]) == 0
 
 
-def gcs_json_lines(pattern: str) -> list[dict]:
-    found = []
-    for metadata in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(metadata.path) as handle:
-            found += [json.loads(line) for line in handle.read().splitlines()]
-    return found
-
-
 def leftovers(emu, prefix: str) -> list[str]:
     """Temp files or folders Beam left (beam-temp-*) under a gs:// folder, and write probes."""
     names = [blob.name for blob in emu.gcs.client().list_blobs(emu.bucket, prefix=prefix)]
@@ -229,8 +222,8 @@ def test_gcs_to_gcs_predicts_every_record_once_with_a_fifth_of_storage_requests_
     assert set(proxies.gcs.by_kind()) == set(MIXED)
     counts = summary_counts(capfd.readouterr().out)
     assert counts == {"records read": N_IMAGES, "predictions": N_IMAGES, "dead letters": 0}
-    assert_each_key_once([row["key"] for row in gcs_json_lines(output + "-*.jsonl")], range(N_IMAGES))
-    assert gcs_json_lines(output + "_error_records-*.jsonl") == []
+    assert_each_key_once([row["key"] for row in read_json_lines(output + "-*.jsonl")], range(N_IMAGES))
+    assert read_json_lines(output + "_error_records-*.jsonl") == []
     assert leftovers(emu, f"{PREFIX}/a/") == []
 
 
@@ -281,7 +274,7 @@ def test_a_table_read_stream_cut_mid_read_resumes_and_reads_every_row_once(emu, 
         )
     proxies.grpc.assert_injected()
     assert proxies.grpc.bytes_after_cut > 0, "nothing was read after the cut: the stream was not resumed"
-    predictions = [json.loads(line) for path in tmp_path.glob("p-*.jsonl") for line in path.read_text().splitlines()]
+    predictions = read_json_lines(tmp_path / "p-*.jsonl")
     assert_each_key_once([row["key"] for row in predictions], range(2000))
     assert [path.read_text() for path in tmp_path.glob("p_error_records-*.jsonl")] == [""]
 
@@ -359,7 +352,7 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
     emu, bq, faulty_clouds, few_images_uri, few_images_table
 ):
     """A bare 504 (a front end's HTML page) is what google-cloud-bigquery does not retry itself:
-    the launch's BigQuery checks retry it (pipeline.retries); google-cloud-storage retries its own."""
+    the launch's BigQuery checks retry it (pipeline.launch.retries); google-cloud-storage retries its own."""
     # 1. text on GCS to BigQuery: match, first records, datasets of both tables, TRUNCATE of the old table.
     bq.query(f"CREATE OR REPLACE TABLE {DATASET}.launch_checks AS SELECT 1 AS key").result()
     gcs = [
@@ -405,7 +398,7 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
             f"--model={SAMPLE_MODEL}",
         )
     assert_each_failed_once_then_retried(gcs + bigquery)
-    assert_each_key_once([row["key"] for row in gcs_json_lines(output + "-*.jsonl")], range(200))
+    assert_each_key_once([row["key"] for row in read_json_lines(output + "-*.jsonl")], range(200))
     assert leftovers(emu, f"{PREFIX}/e/") == []
 
     # 3. a query: its dry run.
@@ -420,7 +413,7 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
             f"--model={SAMPLE_MODEL}",
         )
     assert_each_failed_once_then_retried([dry_run])
-    assert_each_key_once([row["key"] for row in gcs_json_lines(output + "-*.jsonl")], range(50))
+    assert_each_key_once([row["key"] for row in read_json_lines(output + "-*.jsonl")], range(50))
     assert faulty_clouds.own_retries == 4  # get_dataset, get_table, first row, dry run: the bare 504s
 
 
@@ -470,7 +463,7 @@ def test_a_large_output_uploads_in_chunks_through_failing_chunk_requests(emu, fa
     proxies.gcs.assert_injected(at_least=2)
     shards = FileSystems.match([output + "-*.jsonl"])[0].metadata_list
     assert max(shard.size_in_bytes for shard in shards) > 2 * UPLOAD_CHUNK, "no output needed several chunks"
-    predictions = gcs_json_lines(output + "-*.jsonl")
+    predictions = read_json_lines(output + "-*.jsonl")
     assert_each_key_once([row["key"] for row in predictions], range(count))
     assert all(row["note"] == f"{row['key']:05d}" + "n" * 10_000 for row in predictions)
     assert leftovers(emu, f"{PREFIX}/f/") == []
@@ -487,6 +480,6 @@ def test_the_finalize_copies_and_deletes_of_text_outputs_survive_faults(emu, fau
     with faulty_clouds.through(gcs=[batches]) as proxies:
         launch(emu, f"--input={first_images_uri}", f"--output={output}", f"--model={SAMPLE_MODEL}")
     proxies.gcs.assert_injected(at_least=3)
-    assert_each_key_once([row["key"] for row in gcs_json_lines(output + "-*.jsonl")], range(2000))
-    assert gcs_json_lines(output + "_error_records-*.jsonl") == []
+    assert_each_key_once([row["key"] for row in read_json_lines(output + "-*.jsonl")], range(2000))
+    assert read_json_lines(output + "_error_records-*.jsonl") == []
     assert leftovers(emu, f"{PREFIX}/g/") == []

@@ -1,0 +1,52 @@
+"""The validated JobConfig: all that launch hands to the job, and the names both sides agree on.
+
+The one thing job-time code imports from launch-time code's world: `launch.validation` makes a
+JobConfig from the parameters and what it checked of the world, and `job.graph` builds the job
+from it alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pipeline.data.instances import Feeding
+from pipeline.data.rows import RowLayout
+from pipeline.model.signatures import ModelSignature
+
+TEXT_SUFFIX = ".jsonl"  # of prediction and dead-letter files: <prefix>-SSSSS-of-NNNNN.jsonl
+DEAD_LETTER_SUFFIX = "_error_records"  # the default dead-letter location: <output>_error_records
+
+
+class IoKind(enum.StrEnum):
+    """Where records come from and where predictions go."""
+
+    TEXT = "text"
+    BIGQUERY = "bigquery"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything the graph needs, checked."""
+
+    source: IoKind
+    input: str | None
+    query: str | None
+    sink: IoKind
+    output: str
+    dead_letter: str
+    dead_letter_kind: IoKind
+    model: str
+    batch_size: int
+    signature: ModelSignature
+    project: str | None
+    record_format: str | None  # of file inputs: key_values, jsonl, csv, tfrecord, files
+    decoding: str  # the decoder: a file format, or one for table rows
+    feeding: Feeding
+    rows: RowLayout
+    input_columns: tuple[str, ...] | None = None  # table columns to read
+    model_load_s: float = 0.0
+    input_rows: int | None = None  # rows of an input table at launch: fewer read is a dead letter
+    input_bytes: int | None = None  # size of the input files at launch, for progress
+    input_files: int | None = None  # files matched at launch
+    gpu_count: int = 0  # GPUs per worker; with any, one model copy per worker, shared by its processes

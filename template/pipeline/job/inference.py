@@ -1,0 +1,97 @@
+"""Inference with Beam's RunInference: our ModelHandler, and the transform that applies it.
+
+Records reach the model already batched: the sources emit batches of up to `batch_size` records
+so that decoding can be vectorised, and RunInference is told to skip its own batching.
+RunInference still does what it is for: loading the model once per worker process and sharing
+it across threads, and its metrics. A failing model call is not a failing batch: the handler
+scores each batch through `job.isolation`, which dead-letters only the records the model
+fails on alone, and stops the job when the model fails on everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from pipeline.compat import restore_memory_readings
+from pipeline.data.batches import InstanceBatch, ScoredBatch
+from pipeline.data.dead_letters import DeadLetter
+from pipeline.job.isolation import Scorer
+from pipeline.job.tags import DEAD_LETTERS
+from pipeline.model.loading import LoadedModel, load_model, predict_checked
+from pipeline.model.runtime import require_gpu
+
+restore_memory_readings()
+
+
+class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedModel]):
+    """Loads a TensorFlow model of any supported format and calls it on InstanceBatches by input name.
+
+    `shared_on_worker` makes RunInference keep one copy of the model per worker VM, shared by all
+    its SDK processes, instead of one per process: what a GPU worker needs, its processes sharing
+    one GPU's memory. (More copies would all land on the first GPU: TensorFlow places a model on
+    the first GPU it sees, and copies are not pinned to devices.)
+    """
+
+    def __init__(self, model_path: str, outputs: tuple[str, ...], shared_on_worker: bool = False):
+        super().__init__()
+        self._model_path = model_path
+        self._outputs = outputs
+        self._shared_on_worker = shared_on_worker
+
+    def load_model(self) -> LoadedModel:
+        if self._shared_on_worker:
+            require_gpu(self._model_path)
+        return load_model(self._model_path)
+
+    def run_inference(  # type: ignore[override]  # batching skipped: Beam passes each element whole
+        self, batch: InstanceBatch, model: LoadedModel, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[ScoredBatch | DeadLetter]:
+        """The batch scored in one call or, when that fails, in pieces: ScoredBatches for what the
+        model predicted and a DeadLetter for each record it failed on alone."""
+
+        def predict(features):
+            return predict_checked(model, features, self._outputs)
+
+        return Scorer(predict, self._model_path).score(batch)
+
+    def get_num_bytes(self, batch: InstanceBatch) -> int:  # type: ignore[override]  # as run_inference
+        # The default pickles the whole batch just to measure it.
+        return int(sum(array.nbytes for array in batch.features.values()))
+
+    def should_skip_batching(self) -> bool:
+        return True
+
+    def share_model_across_processes(self) -> bool:
+        return self._shared_on_worker
+
+    def __repr__(self) -> str:
+        return f"InstanceBatchModelHandler({self._model_path!r})"
+
+
+class _SplitFailuresFn(beam.DoFn):
+    def process(self, result: ScoredBatch | DeadLetter):
+        if isinstance(result, DeadLetter):
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, result)
+        else:
+            yield result
+
+
+class Predict(beam.PTransform):
+    """InstanceBatches in; ScoredBatches out, and a dead letter for each record the model failed on alone.
+
+    No exception handling around RunInference: the handler isolates the records a model call fails
+    on, so what still escapes it (a broken model, a bug) must stop the job, not become dead letters.
+    """
+
+    def __init__(self, handler: InstanceBatchModelHandler):
+        super().__init__()
+        self._handler = handler
+
+    def expand(self, batches):
+        results = batches | "RunInference" >> RunInference(self._handler)
+        split = results | "Split failures" >> beam.ParDo(_SplitFailuresFn()).with_outputs(DEAD_LETTERS, main="scored")
+        return split.scored, split[DEAD_LETTERS]

@@ -1,0 +1,210 @@
+"""Sources: PTransforms that turn an input into batches of records, knowing nothing of models.
+
+Every source returns (batches, dead_letters): RecordBatches (files) or RowBatches (tables) of at
+most `batch_size` records, so that everything downstream works a batch at a time, and dead
+letters for what a source itself finds damaged (a truncated file, a short table read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.io import fileio
+
+from pipeline.data.batches import RecordBatch, RowBatch
+from pipeline.data.dead_letters import DeadLetter, Reason, utc_now
+from pipeline.data.formats import CSV, TFRECORD
+from pipeline.errors import DamagedInput
+from pipeline.job import metrics, progress
+from pipeline.job.tags import DEAD_LETTERS
+from pipeline.reading.readers import (
+    damage_letter,
+    files_batch,
+    prefetched,
+    read_line_batches,
+    read_tfrecord_batches,
+    read_whole_file,
+)
+
+_FILE_WEIGHT_BYTES = 1 << 16
+
+
+class _ReadBatchesFn(beam.DoFn):
+    """Batches of the records of each file, read ahead in a thread; a damaged file's dead letter beside them."""
+
+    def __init__(self, record_format: str, batch_size: int):
+        self._record_format = record_format
+        self._batch_size = batch_size
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def _batches(self, readable: fileio.ReadableFile) -> Iterator[RecordBatch | DeadLetter]:
+        if self._record_format == TFRECORD:
+            return read_tfrecord_batches(readable, self._batch_size, on_bytes=progress.bytes_read)
+        return read_line_batches(
+            readable, self._batch_size, header=self._record_format == CSV, on_bytes=progress.bytes_read
+        )
+
+    def process(self, readable: fileio.ReadableFile):
+        for item in prefetched(self._batches(readable)):
+            if isinstance(item, DeadLetter):
+                self._records_read.inc()  # the damaged rest of the file counts as one record that was read
+                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, item)
+            else:
+                yield item
+
+
+def _matched_files(begin, pattern: str, spread: bool):
+    """Every file matching `pattern`, opened for reading (Beam's fileio).
+
+    `spread` reshuffles the matches first: matching is one element's work, and without it every
+    file of the job would be read by the worker that matched them.
+    """
+    matches = begin | "Match files" >> fileio.MatchFiles(pattern)
+    if spread:
+        matches = matches | "Spread files" >> beam.Reshuffle()
+    return matches | "Open files" >> fileio.ReadMatches()
+
+
+class ReadFileRecords(beam.PTransform):
+    """Records of every file matching a pattern (local, gs://, compressed or not): lines, or TFRecord
+    records, in batches of one file each; damaged files as dead letters. `spread_files` spreads
+    the files over the workers (remote runners)."""
+
+    def __init__(self, pattern: str, record_format: str, batch_size: int, spread_files: bool = False):
+        super().__init__()
+        self._pattern = pattern
+        self._record_format = record_format
+        self._batch_size = batch_size
+        self._spread_files = spread_files
+
+    def expand(self, begin):
+        read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
+            _ReadBatchesFn(self._record_format, self._batch_size)
+        ).with_outputs(DEAD_LETTERS, main="batches")
+        return read.batches, read[DEAD_LETTERS]
+
+
+class _ReadWholeFileFn(beam.DoFn):
+    """One file's bytes (decompressed when its name says so), or the dead letter of a damaged one."""
+
+    def __init__(self):
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, readable: fileio.ReadableFile):
+        path = readable.metadata.path
+        try:
+            data = read_whole_file(path, on_bytes=progress.bytes_read)
+        except DamagedInput as damage:
+            self._records_read.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, damage_letter(path, damage))
+            return
+        yield path, data
+
+
+def _file_weight(file: tuple[str, bytes]) -> int:
+    """A file's share of a batch: one per started 64 KiB."""
+    return 1 + len(file[1]) // _FILE_WEIGHT_BYTES
+
+
+class ReadWholeFiles(beam.PTransform):
+    """Every file matching a pattern as one record, its path the record's origin, in batches of at
+    most `batch_size` files and about `batch_size` x 64 KiB, so that large files come fewer at a time."""
+
+    def __init__(self, pattern: str, batch_size: int, spread_files: bool = False):
+        super().__init__()
+        self._pattern = pattern
+        self._batch_size = batch_size
+        self._spread_files = spread_files
+
+    def expand(self, begin):
+        read = _matched_files(begin, self._pattern, self._spread_files) | "Read files" >> beam.ParDo(
+            _ReadWholeFileFn()
+        ).with_outputs(DEAD_LETTERS, main="files")
+        batches = (
+            read.files
+            | "Batch files"
+            >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size, element_size_fn=_file_weight)
+            | "As record batches" >> beam.Map(files_batch)
+        )
+        return batches, read[DEAD_LETTERS]
+
+
+class _CheckRowCountFn(beam.DoFn):
+    """A dead letter when fewer rows were read than the table held at launch (a read stream that
+    ended early would otherwise look like a smaller table)."""
+
+    def __init__(self, expected: int, origin: str):
+        self._expected = expected
+        self._origin = origin
+        self._records_read = metrics.counter(metrics.RECORDS_READ)
+
+    def process(self, count: int):
+        if count < self._expected:
+            self._records_read.inc()  # the rows not read count as one record that was read, like a damaged file
+            message = (
+                f"read {count:,} rows of the {self._expected:,} the table held at launch: a read stream ended "
+                "early, or rows were deleted while the job ran"
+            )
+            yield DeadLetter(self._origin, b"", Reason.INCOMPLETE_READ, message, timestamp=utc_now())
+
+
+class ReadTableRows(beam.PTransform):
+    """Rows of a table or query through the Storage Read API, in batches (RowBatch).
+
+    For a table, the rows read are counted and compared with the count taken at launch.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        table: str | None = None,
+        query: str | None = None,
+        project: str | None = None,
+        expected_rows: int | None = None,
+        columns: tuple[str, ...] | None = None,
+        key_column: str | None = None,
+    ):
+        super().__init__()
+        if (table is None) == (query is None):
+            raise ValueError("give exactly one of table and query")
+        self._batch_size = batch_size
+        self._table = table
+        self._query = query
+        self._project = project
+        self._expected_rows = expected_rows
+        self._columns = columns
+        self._key_column = key_column
+
+    def expand(self, begin):
+        method = beam.io.ReadFromBigQuery.Method.DIRECT_READ
+        if self._table:
+            read = beam.io.ReadFromBigQuery(
+                table=self._table,
+                method=method,
+                selected_fields=list(self._columns) if self._columns else None,
+                project=self._project,
+            )
+            origin = self._table
+        else:
+            read = beam.io.ReadFromBigQuery(
+                query=self._query, use_standard_sql=True, method=method, project=self._project
+            )
+            origin = "query"
+        rows = begin | "Read rows" >> read
+        key_column = self._key_column
+        batches = (
+            rows
+            | "Batch rows"
+            >> beam.BatchElements(min_batch_size=min(16, self._batch_size), max_batch_size=self._batch_size)
+            | "As row batches" >> beam.Map(lambda batch: RowBatch(origin, list(batch), key_column))
+        )
+        no_dead_letters = begin | "No damage" >> beam.Create([]).with_output_types(DeadLetter)
+        if self._expected_rows is None:
+            return batches, no_dead_letters
+        short = (
+            rows
+            | "Count rows" >> beam.combiners.Count.Globally()
+            | "Check row count" >> beam.ParDo(_CheckRowCountFn(self._expected_rows, origin))
+        )
+        return batches, short

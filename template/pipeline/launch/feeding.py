@@ -1,0 +1,117 @@
+"""How a format feeds a signature, decided once at launch: which inputs records fill, how they are
+keyed, and which rows come out. Every mismatch between records and model is one line here.
+"""
+
+from __future__ import annotations
+
+from pipeline.data.formats import FILES, TFRECORD
+from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
+from pipeline.data.rows import RowLayout
+from pipeline.errors import ModelError
+from pipeline.model.signatures import ModelSignature, TensorSpec
+
+
+def _key_input(signature: ModelSignature, key_field: str, key_kind: str) -> TensorSpec | None:
+    """The signature input fed the keys: the one named like the key field (the seed's TF1 graphs
+    take `key`). Text keys (positions, text fields) can feed only a tf.string input."""
+    spec = signature.input(key_field)
+    if spec is not None and key_kind != KEY_INT and spec.dtype != "string":
+        raise ModelError(
+            f"--model={signature.path}: input '{key_field}' takes {spec.dtype} keys, but the records' keys are "
+            f"{'their positions' if key_kind == KEY_POSITION else 'text'}; key them by an integer field"
+        )
+    return spec
+
+
+def key_values_feeding(signature: ModelSignature, key_field: str) -> Feeding:
+    """`key:v0,v1,...` records fill one float input of fully known shape; the key feeds `key_field`."""
+    key_input = _key_input(signature, key_field, KEY_INT)
+    others = [spec for spec in signature.inputs if spec is not key_input]
+    if len(others) != 1:
+        names = ", ".join(spec.name for spec in others)
+        raise ModelError(
+            f"--model={signature.path}: key:v0,v1,... records feed one input, but the model takes {names}; "
+            "give the records as JSON Lines or CSV (--format) to feed inputs by name"
+        )
+    (image,) = others
+    if not image.is_floating or image.size is None or not image.shape:
+        raise ModelError(
+            f"--model={signature.path}: key:v0,v1,... records feed a float input of fully known shape; input "
+            f"'{image.name}' is {image.dtype} {(None, *image.shape)}"
+        )
+    return Feeding((image,), key_field, KEY_INT, key_input)
+
+
+def bytes_feeding(
+    signature: ModelSignature, record_format: str, key_field: str, key_kind: str, included: tuple[str, ...] = ()
+) -> Feeding:
+    """TFRecord and whole-file records are bytes for the model's one tf.string input."""
+    key_input = _key_input(signature, key_field, key_kind)
+    others = [spec for spec in signature.inputs if spec is not key_input]
+    what = "each TFRecord record (a serialized tf.train.Example)" if record_format == TFRECORD else "each file's bytes"
+    if len(others) != 1 or others[0].dtype != "string" or others[0].shape != ():
+        takes = ", ".join(f"{spec.name} {spec.dtype} {(None, *spec.shape)}" for spec in others)
+        hint = (
+            " (decode inside the model's serving function, as samples/png/model does)" if record_format == FILES else ""
+        )
+        raise ModelError(
+            f"--model={signature.path}: {what} feeds one tf.string input of shape (None,), but the model takes "
+            f"{takes}{hint}"
+        )
+    return Feeding(tuple(others), key_field, key_kind, key_input, tuple(included))
+
+
+def named_feeding(signature: ModelSignature, key_field: str, key_kind: str, included: tuple[str, ...] = ()) -> Feeding:
+    """JSON Lines, CSV and table rows fill every input by its name."""
+    key_input = _key_input(signature, key_field, key_kind)
+    return Feeding(
+        tuple(spec for spec in signature.inputs if spec is not key_input),
+        key_field,
+        key_kind,
+        key_input,
+        tuple(included),
+    )
+
+
+def check_fields(feeding: Feeding, fields: list[str], what: str) -> None:
+    """Raises a one-line ModelError listing the missing inputs (and the fields the model does not know)."""
+    missing = [name for name in feeding.field_names if name not in fields]
+    if not missing:
+        return
+    known = {*feeding.field_names, feeding.key_field, *feeding.included_fields}
+    unknown = [name for name in fields if name not in known]
+    raise ModelError(
+        f"{what} lacks the model's input(s) {', '.join(missing)}"
+        + (f"; it has {', '.join(unknown)}, which the model does not take" if unknown else "")
+    )
+
+
+def key_kind_of(value: object) -> str:
+    """How a job is keyed, from its first record's key value (None when it has none)."""
+    if value is None:
+        return KEY_POSITION
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        return KEY_INT
+    return KEY_STR
+
+
+def row_layout(signature: ModelSignature, feeding: Feeding, included_types: dict[str, str]) -> RowLayout:
+    """Rows hold the key, every output (the model's echo of the key aside) and the included fields."""
+    outputs = tuple(spec for spec in signature.outputs if spec.name != feeding.key_field)
+    if not outputs:
+        raise ModelError(f"--model={signature.path}: the model has no output besides '{feeding.key_field}'")
+    included = tuple((name, included_types.get(name, "STRING")) for name in feeding.included_fields)
+    plan = RowLayout(outputs, feeding.key_field, feeding.key_kind, included)
+    seen: set[str] = set()
+    clashes = []
+    for field in plan.schema()["fields"]:  # BigQuery column names ignore case
+        name = field["name"].lower()
+        if name in seen:
+            clashes.append(field["name"])
+        seen.add(name)
+    if clashes:
+        raise ModelError(
+            f"--included_fields: {', '.join(clashes)} would overwrite the key or a prediction column; "
+            "rename the field or leave it out"
+        )
+    return plan

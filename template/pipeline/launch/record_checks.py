@@ -1,0 +1,191 @@
+"""Launch-time checks of records against the model: the first records of the input, read and decoded
+exactly as the job will, decide how records are keyed and fed, and any mismatch is one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.data.batches import RecordBatch, RowBatch, SourceBatch
+from pipeline.data.dead_letters import Rejection
+from pipeline.data.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS, decoder_for
+from pipeline.data.decoders.csv_typing import header_columns, split_csv_line, typed
+from pipeline.data.decoders.json_lines import parse_json_line
+from pipeline.data.decoders.tfrecords import example_fields
+from pipeline.data.formats import CSV, FILES, JSONL, KEY_VALUES, TFRECORD
+from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
+from pipeline.data.rows import RowLayout, included_type
+from pipeline.data.seed_lines import SEED_IMAGE_COLUMN, row_to_line, value_count
+from pipeline.errors import LaunchError, ModelError
+from pipeline.launch.feeding import (
+    bytes_feeding,
+    check_fields,
+    key_kind_of,
+    key_values_feeding,
+    named_feeding,
+    row_layout,
+)
+from pipeline.launch.file_checks import first_record_width
+from pipeline.launch.table_checks import TableInfo
+from pipeline.model.signatures import ModelSignature
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """How the job decodes, feeds and writes records."""
+
+    decoding: str  # a decoder name: a file format, or BIGQUERY_ROWS / BIGQUERY_KEY_VALUES
+    feeding: Feeding
+    rows: RowLayout
+    columns: tuple[str, ...] | None = None  # the table columns to read
+
+
+def _first_fields(record_format: str, batch: RecordBatch | None, feeding_names: tuple[str, ...]) -> dict | None:
+    """The first decodable record's fields (as the decoder will see them), for keys and included fields."""
+    if batch is None:
+        return None
+    if record_format == JSONL:
+        for payload in batch.payloads:
+            value = parse_json_line(payload)
+            if isinstance(value, dict):
+                return value
+            if isinstance(value, list):
+                return {}
+        return None
+    if record_format == CSV:
+        columns = header_columns(batch.header) or []
+        for payload in batch.payloads:
+            cells = split_csv_line(payload.decode("utf-8", "replace").strip("\r\n"))
+            if cells and len(cells) == len(columns):
+                return {name: typed(value, quoted) for name, (value, quoted) in zip(columns, cells, strict=True)}
+        return None
+    if record_format == TFRECORD:
+        example = example_fields(batch.payloads[0], feeding_names)
+        return None if isinstance(example, Rejection) else example
+    return None
+
+
+def _check_width(signature: ModelSignature, feeding: Feeding, width: int | None, input_flag: str) -> None:
+    image = feeding.inputs[0]
+    if width is not None and width != image.size:
+        raise ModelError(
+            f"--model={signature.path}: takes {image.size} values per record (input shape {image.shape}), but "
+            f"the first record of {input_flag} has {width}; check that the model and the data belong together"
+        )
+
+
+def _check_first_records(feeding: Feeding, record_format: str, batch: SourceBatch | None, what: str) -> None:
+    """The first records decode as the job will decode them; if none does, the first reason is the error."""
+    if batch is None or not len(batch):
+        return
+    decoded = decoder_for(record_format, feeding).decode(batch)
+    if not decoded.instances and decoded.dead_letters:
+        letter = decoded.dead_letters[0]
+        raise LaunchError(f"{what}: the first records do not fit the model: {letter.reason}: {letter.message}")
+
+
+def plan_for_files(
+    signature: ModelSignature,
+    record_format: str,
+    first: RecordBatch | None,
+    key_field: str,
+    included: tuple[str, ...],
+    input_flag: str,
+) -> RecordPlan:
+    """How files of `record_format` feed the model, from its signature and the first records."""
+    try:
+        if record_format in (KEY_VALUES, FILES) and included:
+            raise ModelError(f"--included_fields: {record_format} records have no fields to include")
+        if record_format == KEY_VALUES:
+            feeding = key_values_feeding(signature, key_field)
+            _check_width(signature, feeding, first_record_width(first), input_flag)
+            return RecordPlan(KEY_VALUES, feeding, row_layout(signature, feeding, {}))
+        if record_format == FILES:
+            feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
+            return RecordPlan(FILES, feeding, row_layout(signature, feeding, {}))
+        fields = _first_fields(record_format, first, (key_field, *included)) or {}
+        key_kind = key_kind_of(fields.get(key_field))
+        types = {name: included_type(fields.get(name)) for name in included}
+        if record_format == TFRECORD:
+            feeding = bytes_feeding(signature, TFRECORD, key_field, key_kind, included)
+        else:
+            feeding = named_feeding(signature, key_field, key_kind, included)
+            if fields and first is not None and record_format == CSV:
+                header = header_columns(first.header) or []
+                check_fields(feeding, header, f"{input_flag}={first.origin}: the header")
+                absent = [name for name in included if name not in header]
+                if absent:
+                    raise ModelError(
+                        f"--included_fields: the header of {first.origin} has no column {', '.join(absent)}"
+                    )
+            elif fields and first is not None:
+                check_fields(feeding, list(fields), f"{input_flag}={first.origin}: the first record")
+        plan = RecordPlan(record_format, feeding, row_layout(signature, feeding, types))
+    except ModelError as error:
+        raise LaunchError(str(error)) from None
+    _check_first_records(plan.feeding, record_format, first, input_flag)
+    return plan
+
+
+_KEY_KINDS = {"INTEGER": KEY_INT, "INT64": KEY_INT, "STRING": KEY_STR}
+_INCLUDED_TYPES = {"INTEGER": "INTEGER", "INT64": "INTEGER", "FLOAT": "FLOAT", "FLOAT64": "FLOAT", "BOOLEAN": "BOOLEAN"}
+_INCLUDED_TYPES |= {"BOOL": "BOOLEAN", "STRING": "STRING", "BYTES": "BYTES", "NUMERIC": "FLOAT", "BIGNUMERIC": "FLOAT"}
+
+
+def _seed_table(table: TableInfo, key_field: str) -> bool:
+    """The 2017 sample's table: an integer key and `image STRING` holding v0,v1,..."""
+    return (
+        table.columns.get(SEED_IMAGE_COLUMN) == "STRING" and _KEY_KINDS.get(table.columns.get(key_field, "")) == KEY_INT
+    )
+
+
+def plan_for_table(
+    signature: ModelSignature, table: TableInfo, key_field: str, included: tuple[str, ...], what: str
+) -> RecordPlan:
+    """How table rows feed the model: the 2017 sample's key and image columns as its lines, or
+    every input from the column of its name."""
+    try:
+        missing_included = [name for name in included if name not in table.columns]
+        if missing_included:
+            raise ModelError(f"--included_fields: {what} has no column {', '.join(missing_included)}")
+        types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in included}
+        if _seed_table(table, key_field):
+            try:
+                feeding = key_values_feeding(signature, key_field)
+            except ModelError:
+                feeding = None
+            if feeding is not None:
+                feeding = Feeding(feeding.inputs, key_field, KEY_INT, feeding.key_input, included)
+                plan = RecordPlan(
+                    BIGQUERY_KEY_VALUES,
+                    feeding,
+                    row_layout(signature, feeding, types),
+                    tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
+                )
+                line = row_to_line(table.first_row, key_field) if table.first_row else None
+                width = None if line is None or isinstance(line, Rejection) else value_count(line)
+                _check_width(signature, feeding, width, "--input")
+                return plan
+        if key_field not in table.columns:
+            raise ModelError(
+                f"{what} has no column '{key_field}' to key the predictions; set --key_field to the column that "
+                f"identifies a row (it has {', '.join(table.columns)})"
+            )
+        key_kind = _KEY_KINDS.get(table.columns[key_field])
+        if key_kind is None:
+            raise ModelError(
+                f"{what}: key column '{key_field}' is {table.columns[key_field]}; it must be INTEGER or STRING"
+            )
+        feeding = named_feeding(signature, key_field, key_kind, included)
+        check_fields(feeding, list(table.columns), what)
+        plan = RecordPlan(
+            BIGQUERY_ROWS,
+            feeding,
+            row_layout(signature, feeding, types),
+            tuple(dict.fromkeys((key_field, *feeding.field_names, *included))),
+        )
+    except ModelError as error:
+        raise LaunchError(str(error)) from None
+    if table.first_row is not None:
+        _check_first_records(plan.feeding, BIGQUERY_ROWS, RowBatch(what, [table.first_row]), what)
+    return plan

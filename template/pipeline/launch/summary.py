@@ -1,0 +1,40 @@
+"""The summary a local run prints: counts, timings and where the results are."""
+
+from __future__ import annotations
+
+from pipeline.config import TEXT_SUFFIX, IoKind, JobConfig
+from pipeline.data.dead_letters import DAMAGE_REASONS
+from pipeline.job.metrics import RunCounts
+
+
+def _location(kind: IoKind, where: str) -> str:
+    return f"BigQuery table {where}" if kind is IoKind.BIGQUERY else f"{where}-*{TEXT_SUFFIX}"
+
+
+def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, finished_unix_s: float) -> str:
+    elapsed = finished_unix_s - started_unix_s
+    lines = [
+        f"Batch prediction finished in {elapsed:.1f} s",
+        f"  records read         {counts.records_read:>10,}",
+        f"  predictions          {counts.predictions:>10,}",
+        f"  dead letters         {counts.dead_letters:>10,}",
+    ]
+    for reason, count in sorted(counts.dead_letters_by_reason.items()):
+        lines.append(f"    {reason:<18} {count:>10,}")
+    lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value})")
+    if counts.first_prediction_unix_ms is not None:
+        first = counts.first_prediction_unix_ms / 1000 - started_unix_s
+        lines.append(f"  first prediction     {first:>10.1f} s after start")
+    lines.append(f"  throughput           {counts.records_read / max(elapsed, 1e-9):>10,.0f} records/s end to end")
+    lines.append(f"  predictions at       {_location(config.sink, config.output)}")
+    lines.append(f"  dead letters at      {_location(config.dead_letter_kind, config.dead_letter)}")
+    damaged = {reason: count for reason, count in counts.dead_letters_by_reason.items() if reason in DAMAGE_REASONS}
+    if damaged:
+        kinds = ", ".join(sorted(damaged))
+        lines.append(
+            f"  WARNING: damaged input ({kinds}): {sum(damaged.values()):,} file(s) or table read(s) were not read "
+            "to the end; their dead letters say where"
+        )
+    if not counts.reconciles:
+        lines.append("  WARNING: records read != predictions + dead letters")
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""Launch-time validation: every user mistake that can be found before workers start, as one line.
+
+The product of validation is a `JobConfig`, the only thing the pipeline graph is built from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+
+from pipeline.config import DEAD_LETTER_SUFFIX, IoKind, JobConfig
+from pipeline.data.batches import RecordBatch, RowBatch
+from pipeline.data.decoders import decoder_for
+from pipeline.data.formats import AUTO, FORMATS, KEY_VALUES, format_of_name
+from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
+from pipeline.launch.environment import gpu_workers, is_local
+from pipeline.launch.file_checks import check_writable, first_batch, matching_files
+from pipeline.launch.options import MAX_BATCH_SIZE, BatchPredictionOptions, canonical_kind
+from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_table
+from pipeline.launch.table_checks import (
+    TableInfo,
+    check_output_dataset,
+    check_table_spec,
+    describe_query,
+    describe_table,
+    is_table_spec,
+    table_parts,
+)
+from pipeline.model.files import locate_model
+from pipeline.model.loading import LoadedModel, load_model, predict_checked
+from pipeline.model.runtime import import_tensorflow
+from pipeline.model.signatures import ModelSignature, read_signature
+
+
+def _require(value: str | None, flag: str, what: str) -> str:
+    if value is None or not str(value).strip():
+        raise LaunchError(f"{flag} is required: {what}")
+    return str(value).strip()
+
+
+def _batch_size(value) -> int:
+    try:
+        size = int(str(value).strip())
+    except ValueError:
+        raise LaunchError(f"--batch_size={value}: must be a whole number from 1 to {MAX_BATCH_SIZE}") from None
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        raise LaunchError(f"--batch_size={value}: must be from 1 to {MAX_BATCH_SIZE}")
+    return size
+
+
+def _check_readable_by_workers(flag: str, location: str, local_runner: bool) -> None:
+    if not local_runner and FileSystems.get_scheme(location) in (None, "file"):
+        raise LaunchError(
+            f"{flag}={location}: a local path cannot be read by the workers of a remote runner; give a gs:// path"
+        )
+
+
+@dataclass(frozen=True)
+class _Input:
+    source: IoKind
+    spec: str | None  # file pattern or table
+    query: str | None
+    record_format: str | None = None
+    first: RecordBatch | None = None  # the first records of the first readable file
+    table: TableInfo | None = None
+    size_bytes: int | None = None  # of the input files, as stored
+    file_count: int | None = None
+
+
+def _record_format(params, pattern: str, files: list) -> str:
+    value = str(params.format or AUTO).strip().lower()
+    if value not in (AUTO, *FORMATS):
+        raise LaunchError(f"--format={params.format}: must be one of {AUTO}, {', '.join(FORMATS)}")
+    if value != AUTO:
+        return value
+    named = format_of_name(pattern)
+    return named if named != KEY_VALUES or not files else format_of_name(files[0].path)
+
+
+def _check_input(params, project: str | None, local_runner: bool) -> _Input:
+    source = canonical_kind("source", params.source)
+    query = (params.query or "").strip() or None
+    if source is IoKind.TEXT:
+        if query:
+            raise LaunchError("--query applies only to source=bigquery; remove it or set --source=bigquery")
+        pattern = _require(params.input, "--input", "a file pattern such as gs://bucket/images*.txt.gz")
+        _check_readable_by_workers("--input", pattern, local_runner)
+        files = matching_files(pattern)
+        record_format = _record_format(params, pattern, files)
+        first = first_batch(files, record_format)
+        size = sum(metadata.size_in_bytes for metadata in files)
+        return _Input(source, pattern, None, record_format, first, size_bytes=size, file_count=len(files))
+    if str(params.format or AUTO).strip().lower() != AUTO:
+        raise LaunchError("--format applies only to file inputs (source=text); a table's columns are fed by name")
+    if query:
+        if params.input:
+            raise LaunchError("--input and --query are both set; give one of them for source=bigquery")
+        return _Input(source, None, query, table=describe_query(query, project))
+    table = check_table_spec("--input", _require(params.input, "--input", "a table project:dataset.table"))
+    return _Input(source, table, None, table=describe_table(table, project))
+
+
+def _check_text_location(flag: str, location: str, local_runner: bool) -> None:
+    """A text output is a path this job's workers can write and the user can find afterwards."""
+    if ":" in location and is_table_spec(location):
+        raise LaunchError(
+            f"{flag}={location}: looks like a BigQuery table, but it would be written as text files; "
+            "set --sink=bigquery for table outputs, or give a path"
+        )
+    if not local_runner and FileSystems.get_scheme(location) in (None, "file"):
+        raise LaunchError(
+            f"{flag}={location}: a local path is lost with the workers' disks on a remote runner; give a gs:// path"
+        )
+    check_writable(flag, location)
+
+
+def _same_location(first: str, second: str, tables: bool, cloud: GoogleCloudOptions) -> bool:
+    """Whether two outputs are one: tables compared by their parts (`ds.t`, `p:ds.t`, `p.ds.t` are one)."""
+    if tables and cloud.project:
+        return table_parts("--dead_letter", first, cloud.project) == table_parts("--output", second, cloud.project)
+    return first.rstrip("/") == second.rstrip("/")
+
+
+def _check_outputs(
+    params, sink: IoKind, output: str, cloud: GoogleCloudOptions, local_runner: bool
+) -> tuple[str, IoKind]:
+    """(dead-letter location, its kind), with every output location checked."""
+    if sink is IoKind.BIGQUERY:
+        check_table_spec("--output", output)
+    dead_letter = (params.dead_letter or "").strip() or output.rstrip("/") + DEAD_LETTER_SUFFIX
+    # A BigQuery sink sends dead letters to a table unless dead_letter names a path.
+    dead_letter_kind = IoKind.BIGQUERY if sink is IoKind.BIGQUERY and "/" not in dead_letter else IoKind.TEXT
+    if dead_letter_kind is IoKind.BIGQUERY:
+        check_table_spec("--dead_letter", dead_letter)
+    if _same_location(dead_letter, output, dead_letter_kind is IoKind.BIGQUERY and sink is IoKind.BIGQUERY, cloud):
+        raise LaunchError(
+            f"--dead_letter={dead_letter}: is the same as --output, so one would overwrite the other; "
+            f"leave it unset for {output.rstrip('/')}{DEAD_LETTER_SUFFIX}"
+        )
+    if IoKind.BIGQUERY in (sink, dead_letter_kind) and not (cloud.temp_location or "").strip().startswith("gs://"):
+        raise LaunchError("--temp_location must be a gs:// folder to write BigQuery tables (load files go there)")
+    for flag, location, kind in (("--output", output, sink), ("--dead_letter", dead_letter, dead_letter_kind)):
+        if kind is IoKind.BIGQUERY:
+            check_output_dataset(flag, location, cloud.project)
+        else:
+            _check_text_location(flag, location, local_runner)
+    return dead_letter, dead_letter_kind
+
+
+def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature, LoadedModel | None, float]:
+    """The model's signature, the model itself on a local run, and how long loading it took.
+
+    A local run loads the model here, and its workers (in this very process) reuse it. A remote
+    launch reads only the signature, never the weights: the launcher VM need not copy and load a
+    model of many gigabytes that only workers use.
+    """
+    _check_readable_by_workers("--model", model_path, local_runner)
+    try:
+        location = locate_model(model_path)  # a wrong path is told without importing TensorFlow
+        if not local_runner:
+            return read_signature(location), None, 0.0
+        import_tensorflow()  # not part of the model's load time
+        started = time.perf_counter()
+        model = load_model(model_path, location)
+        return model.get_signature(), model, time.perf_counter() - started
+    except ModelError as error:
+        raise LaunchError(str(error)) from None
+    except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
+        raise LaunchError(f"--model={model_path}: cannot load the model: {first_line(error)}") from None
+
+
+def _plan(checked: _Input, signature: ModelSignature, params) -> RecordPlan:
+    key_field = str(params.key_field or "key").strip()
+    included = tuple(name.strip() for name in str(params.included_fields or "").split(",") if name.strip())
+    if checked.source is IoKind.TEXT:
+        assert checked.record_format is not None, "a file input's format is known once it is checked"
+        return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input")
+    assert checked.table is not None, "a table input is described once it is checked"
+    what = f"--input={checked.spec}: the table" if checked.spec else "--query: the query's result"
+    return plan_for_table(signature, checked.table, key_field, included, what)
+
+
+def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
+    """On a local run, the model predicts the first record: a model whose outputs do not match its
+    signature is refused at launch instead of failing every batch. (An error the model raises on
+    that record is left to the job, which dead-letters the records it fails on.)"""
+    first = (
+        checked.first
+        if checked.source is IoKind.TEXT
+        else (RowBatch("table", [checked.table.first_row]) if checked.table and checked.table.first_row else None)
+    )
+    if first is None or not len(first):
+        return
+    decoded = decoder_for(plan.decoding, plan.feeding).decode(first)
+    if not decoded.instances:
+        return
+    names = tuple(spec.name for spec in plan.rows.outputs)
+    first_record = {name: array[:1] for name, array in decoded.instances[0].features.items()}
+    try:
+        predict_checked(model, first_record, names)
+    except OutputMismatch as error:
+        raise LaunchError(f"--model={model_path}: on the first record, {error}") from None
+    except Exception:  # what the model raises on a record is the job's to dead-letter
+        pass
+
+
+def validate(options: PipelineOptions) -> JobConfig:
+    """Checks the parameters against the world (files, tables, model) and returns the job's config."""
+    params = options.view_as(BatchPredictionOptions)
+    cloud = options.view_as(GoogleCloudOptions)
+    batch_size = _batch_size(params.batch_size)
+    output = _require(params.output, "--output", "a file prefix for sink=text or a table for sink=bigquery")
+    model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint")
+    local_runner = is_local(options)
+    gpu_count = 0 if local_runner else gpu_workers(options)
+    checked = _check_input(params, cloud.project, local_runner)
+    sink = canonical_kind("sink", params.sink) if params.sink else checked.source
+    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner)
+    signature, model, model_load_s = _load_signature(model_path, local_runner)
+    plan = _plan(checked, signature, params)
+    if model is not None:
+        _check_predicts(model, plan, checked, model_path)
+    return JobConfig(
+        source=checked.source,
+        input=checked.spec,
+        query=checked.query,
+        sink=sink,
+        output=output,
+        dead_letter=dead_letter,
+        dead_letter_kind=dead_letter_kind,
+        model=model_path,
+        batch_size=batch_size,
+        signature=signature,
+        project=cloud.project,
+        record_format=checked.record_format,
+        decoding=plan.decoding,
+        feeding=plan.feeding,
+        rows=plan.rows,
+        input_columns=plan.columns,
+        model_load_s=model_load_s,
+        input_rows=checked.table.rows if checked.table else None,
+        input_bytes=checked.size_bytes,
+        input_files=checked.file_count,
+        gpu_count=gpu_count,
+    )

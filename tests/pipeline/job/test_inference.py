@@ -1,0 +1,68 @@
+"""The model handler: instance batches in, named outputs out, and failures turned into dead letters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.data.batches import InstanceBatch, RecordBatch
+from pipeline.data.dead_letters import DeadLetter, Reason
+from pipeline.errors import NoGpuError
+from pipeline.job.inference import InstanceBatchModelHandler
+from tests.model_factories import CLASSES, WIDTH, reference_scores
+
+
+def batch_of(count: int) -> InstanceBatch:
+    images = np.random.default_rng(5).random((count, WIDTH), dtype=np.float32)
+    source = RecordBatch("in.txt", 1, [f"{key}:...".encode() for key in range(count)])
+    return InstanceBatch(np.arange(count, dtype=np.int64), {"image": images}, source, np.arange(count))
+
+
+def test_handler_calls_the_model_by_input_name_and_measures_without_pickling(tiny_models):
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
+    batch = batch_of(7)
+    (scored,) = handler.run_inference(batch, handler.load_model())
+    assert scored.instances is batch
+    np.testing.assert_allclose(scored.outputs["scores"], reference_scores(batch.features["image"]), atol=1e-6)
+    assert handler.get_num_bytes(batch) == 7 * WIDTH * 4
+    assert handler.should_skip_batching()
+    assert not handler.share_model_across_processes()
+
+
+def test_the_threads_of_a_cpu_worker_process_share_one_loaded_model(tiny_models):
+    """Each DoFn thread holds its own handler (a copy of the pickled one); the model they load is one object."""
+    path = str(tiny_models["saved_model_flat"])
+    first, second = InstanceBatchModelHandler(path, ("scores",)), InstanceBatchModelHandler(path, ("scores",))
+    assert first.load_model() is second.load_model()
+
+
+def test_gpu_workers_ask_beam_for_one_model_copy_shared_by_their_processes():
+    handler = InstanceBatchModelHandler("gs://b/model", ("scores",), shared_on_worker=True)
+    assert handler.share_model_across_processes()
+
+
+def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_models):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the refusal cannot be seen here")
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",), shared_on_worker=True)
+    with pytest.raises(NoGpuError, match="asked for GPU workers, but TensorFlow sees no GPU"):
+        handler.load_model()
+
+
+def test_outputs_of_the_wrong_shape_or_missing_fail_each_record_alone(tiny_models):
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
+
+    class Broken:
+        def predict(self, features):
+            return {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
+
+    letters = list(handler.run_inference(batch_of(2), Broken()))
+    assert [letter.payload for letter in letters] == [b"0:...", b"1:..."]
+    assert all(
+        isinstance(letter, DeadLetter) and "output 'scores' has shape (2, 3)" in letter.message for letter in letters
+    )
+    letters = list(InstanceBatchModelHandler("m", ("probabilities",)).run_inference(batch_of(2), handler.load_model()))
+    assert len(letters) == 2 and all("returned no output ['probabilities']" in letter.message for letter in letters)
+    assert {letter.reason for letter in letters} == {Reason.INFERENCE_FAILED}

@@ -1,0 +1,72 @@
+"""Reading text files: bytes per line, batches of the requested size, gzip by name, damage as dead letters."""
+
+from __future__ import annotations
+
+import gzip
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.job.sources import ReadFileRecords, ReadWholeFiles
+
+
+def test_read_text_records_reads_every_matching_file(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"1:x\n2:y\n")
+    (tmp_path / "b.txt.gz").write_bytes(gzip.compress(b"3:z\n"))
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*"), "key_values", batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: [(batch.origin, payload) for payload in batch.payloads])
+        assert_that(
+            records,
+            equal_to(
+                [
+                    (str(tmp_path / "a.txt"), b"1:x"),
+                    (str(tmp_path / "a.txt"), b"2:y"),
+                    (str(tmp_path / "b.txt.gz"), b"3:z"),
+                ]
+            ),
+        )
+        assert_that(dead_letters, equal_to([]), label="no dead letters")
+
+
+def test_read_text_records_dead_letters_a_corrupt_file_and_reads_the_others(tmp_path):
+    (tmp_path / "a.txt.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "b.txt.gz").write_bytes(gzip.compress(b"3:z\n"))
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*"), "key_values", batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: [(batch.origin, payload) for payload in batch.payloads])
+        assert_that(records, equal_to([(str(tmp_path / "b.txt.gz"), b"3:z")]))
+        reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason, letter.payload))
+        assert_that(reasons, equal_to([(str(tmp_path / "a.txt.gz"), "corrupt_input", b"")]), label="dead letter")
+
+
+def test_fewer_rows_read_than_the_table_held_is_a_dead_letter():
+    from pipeline.job.sources import _CheckRowCountFn
+
+    with beam.Pipeline() as pipeline:
+        short = (
+            pipeline | "Short" >> beam.Create([9_990]) | "Check short" >> beam.ParDo(_CheckRowCountFn(10_000, "p:d.t"))
+        )
+        whole = (
+            pipeline | "Whole" >> beam.Create([10_000]) | "Check whole" >> beam.ParDo(_CheckRowCountFn(10_000, "p:d.t"))
+        )
+        described = short | beam.Map(lambda letter: (letter.origin, letter.reason, letter.message.split(":")[0]))
+        assert_that(
+            described,
+            equal_to([("p:d.t", "incomplete_read", "read 9,990 rows of the 10,000 the table held at launch")]),
+        )
+        assert_that(whole, equal_to([]), label="a whole read has none")
+
+
+def test_whole_files_are_batched_by_size_as_well_as_by_count(tmp_path):
+    for index in range(6):
+        (tmp_path / f"big{index}.bin").write_bytes(bytes(200_000))  # four 64 KiB shares each
+    for index in range(8):
+        (tmp_path / f"small{index}.bin").write_bytes(b"x")
+    with beam.Pipeline() as pipeline:
+        batches, _ = pipeline | ReadWholeFiles(str(tmp_path / "*.bin"), batch_size=8, spread_files=True)
+        shares = batches | beam.Map(lambda batch: sum(1 + len(payload) // 65536 for payload in batch.payloads))
+        files = batches | beam.Map(len) | beam.CombineGlobally(sum)
+        largest = shares | beam.CombineGlobally(max) | beam.Map(lambda share: share <= 8)
+        assert_that(largest, equal_to([True]), label="no batch over eight shares")
+        assert_that(files, equal_to([14]), label="every file read once")

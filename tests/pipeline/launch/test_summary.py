@@ -1,0 +1,56 @@
+"""The local run's summary and the counters it reads."""
+
+from __future__ import annotations
+
+from pipeline.config import JobConfig
+from pipeline.data.instances import KEY_INT, Feeding
+from pipeline.data.rows import RowLayout
+from pipeline.job.metrics import RunCounts
+from pipeline.launch.summary import format_summary
+from pipeline.model.files import ModelFormat
+from pipeline.model.signatures import ModelSignature, TensorSpec
+
+CONFIG = JobConfig(
+    source="text",
+    input="in.txt",
+    query=None,
+    sink="text",
+    output="out/p",
+    dead_letter="out/p_error_records",
+    dead_letter_kind="text",
+    model="m",
+    batch_size=256,
+    signature=ModelSignature(
+        ModelFormat.SAVED_MODEL, (TensorSpec("image", "float32", (784,)),), (TensorSpec("scores", "float32", (10,)),)
+    ),
+    project=None,
+    record_format="key_values",
+    decoding="key_values",
+    feeding=Feeding((TensorSpec("image", "float32", (784,)),), "key", KEY_INT),
+    rows=RowLayout((TensorSpec("scores", "float32", (10,)),)),
+    model_load_s=1.25,
+)
+
+
+def test_summary_reports_counts_timings_and_locations():
+    counts = RunCounts(1000, 990, 10, {"bad_key": 4, "empty_record": 6}, first_prediction_unix_ms=102_500)
+    text = format_summary(CONFIG, counts, started_unix_s=100.0, finished_unix_s=110.0)
+    assert "Batch prediction finished in 10.0 s" in text
+    assert "records read              1,000" in text
+    assert "bad_key                     4" in text
+    assert "first prediction            2.5 s after start" in text
+    assert "throughput                  100 records/s end to end" in text
+    assert "model loaded in            1.25 s (TF2 SavedModel)" in text
+    assert "out/p-*.jsonl" in text and "WARNING" not in text
+
+
+def test_summary_warns_when_counts_do_not_reconcile():
+    counts = RunCounts(1000, 990, 9)
+    assert not counts.reconciles
+    assert "WARNING: records read != predictions + dead letters" in format_summary(CONFIG, counts, 0.0, 1.0)
+
+
+def test_summary_warns_of_damaged_input():
+    counts = RunCounts(1000, 998, 2, {"truncated_input": 1, "bad_key": 1})
+    text = format_summary(CONFIG, counts, 0.0, 1.0)
+    assert "WARNING: damaged input (truncated_input): 1 file(s) or table read(s) were not read to the end" in text
