@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 DEMO_OUT := build/demo
 
-.PHONY: demo test lint unit bench bench-launch soak audit lock sample-model sample-penguins sample-png metadata clean
+.PHONY: demo test lint unit bench bench-launch bench-stream soak audit lock sample-model sample-penguins sample-png metadata clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: $(DEV)
 
 bench-launch: $(DEV)
 	$(PY) benchmarks/launch.py
+
+bench-stream: $(DEV)
+	$(PY) benchmarks/stream.py
 
 soak: $(DEV)
 	$(PY) benchmarks/soak.py

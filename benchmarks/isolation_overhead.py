@@ -50,13 +50,13 @@ def main() -> int:
     outputs = ("scores",)
 
     def predict(features):
-        return predict_checked(model, features, outputs)
+        return predict_checked(model, features, outputs), None
 
     scorer = Scorer(predict, model_path, ModelHealth())
 
     def direct() -> None:
         for batch in batches:
-            predict(batch.features)
+            predict_checked(model, batch.features, outputs)
 
     def isolated() -> None:
         for batch in batches:

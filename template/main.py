@@ -23,10 +23,11 @@ _TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.environ.get("PYTHONPATH")]))
 
 import apache_beam as beam  # noqa: E402
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions  # noqa: E402
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions  # noqa: E402
 
+from pipeline.config import JobConfig  # noqa: E402
 from pipeline.errors import LaunchError, ModelBroken  # noqa: E402
-from pipeline.job import metrics  # noqa: E402
+from pipeline.job import metrics, progress  # noqa: E402
 from pipeline.job.graph import build  # noqa: E402
 from pipeline.launch.cleanup import clear_earlier_run  # noqa: E402
 from pipeline.launch.environment import (  # noqa: E402
@@ -68,17 +69,20 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     for note in notes:  # after the checks, so that a mistake stays one line
         print(note, file=sys.stderr)
 
+    if config.streaming:  # a subscription is read as a stream: no separate flag to remember
+        options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config, remote=mode is not LaunchMode.LOCAL)
     if mode is LaunchMode.LOCAL:
         try:
             with LiveProgress(config.input_bytes):
                 result = pipeline.run()
-                result.wait_until_finish()
+                _wait_for(result, config)
         except ModelBroken as error:  # the runner re-raises the worker's exception
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(format_summary(config, metrics.read_counts(result), started, time.time()))
+        counts = progress.TALLIES.counts() if config.streaming else metrics.read_counts(result)
+        print(format_summary(config, counts, started, time.time()))
         return 0
     result = pipeline.run()
     if mode is LaunchMode.TEMPLATE:
@@ -87,6 +91,18 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
     job_id = result.job_id()  # type: ignore[attr-defined]  # a DataflowPipelineResult
     print(f"Submitted job {job_id}: {console_url(options, job_id)}")
     return 0
+
+
+def _wait_for(result: beam.runners.runner.PipelineResult, config: JobConfig) -> None:
+    """Waits for a local job: a batch job to its end, a streaming one until Ctrl-C stops it."""
+    if not config.streaming:
+        result.wait_until_finish()
+        return
+    print(f"Scoring the messages of {config.input} as they come; Ctrl-C stops the job.", file=sys.stderr)
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        result.cancel()
 
 
 def _configure_logging(mode: LaunchMode) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.emulators import BigQueryEmulator
+from tests.emulators import BigQueryEmulator, PubSubEmulator
 from tests.google_fakes import CapturedLaunch, FakeDataflowApi
 
 GCLOUD = shutil.which("gcloud")
@@ -33,6 +33,7 @@ class CloudShell:
         dataflow: FakeDataflowApi,
         bigquery: BigQueryEmulator | None,
         variables: dict[str, str],
+        pubsub: PubSubEmulator | None = None,
     ):
         self.dataflow = dataflow
         config_dir.mkdir(parents=True, exist_ok=True)
@@ -49,6 +50,8 @@ class CloudShell:
             CLOUDSDK_API_ENDPOINT_OVERRIDES_DATAFLOW=f"http://127.0.0.1:{dataflow.port}/",
             **variables,
         )
+        if pubsub is not None:  # `gcloud pubsub ...` on the emulator, which answers REST as the service does
+            self.env["CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB"] = f"http://{pubsub.host}/"
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
             self.env.pop(name, None)
         self.preamble = ""

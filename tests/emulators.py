@@ -775,11 +775,126 @@ __all__ = [
     "BigQueryEmulator",
     "CloudEmulators",
     "GcsEmulator",
+    "PubSubEmulator",
     "bigquery_emulator",
     "cloud_emulators",
     "emulator_dir",
     "gcs_emulator",
     "point_clients_at_emulators",
+    "pubsub_emulator",
     "start_bigquery_emulator",
     "start_gcs_emulator",
+    "start_pubsub_emulator",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Pub/Sub: the emulator that ships with the Google Cloud CLI (Java)
+# --------------------------------------------------------------------------------------------
+
+
+def pubsub_emulator_command() -> list[str] | None:
+    """The Cloud SDK's Pub/Sub emulator launcher, or None where the SDK (or its emulator, or Java) is absent."""
+    gcloud = shutil.which("gcloud")
+    if not gcloud or not shutil.which("java"):
+        return None
+    script = Path(gcloud).resolve().parent.parent / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+    return [str(script)] if script.is_file() else None
+
+
+@dataclasses.dataclass
+class PubSubEmulator:
+    host: str  # 127.0.0.1:PORT, the PUBSUB_EMULATOR_HOST value
+    project: str
+    proc: subprocess.Popen
+    log: Path
+    startup_s: float
+
+    def publisher(self):
+        from google.cloud import pubsub_v1
+
+        with _pubsub_host(self.host):
+            return pubsub_v1.PublisherClient()
+
+    def subscriber(self):
+        from google.cloud import pubsub_v1
+
+        with _pubsub_host(self.host):
+            return pubsub_v1.SubscriberClient()
+
+    def topic(self, name: str) -> str:
+        """Creates topic `name` (at least 3 characters) if needed; returns its path."""
+        path = f"projects/{self.project}/topics/{name}"
+        with contextlib.suppress(Exception):  # AlreadyExists
+            self.publisher().create_topic(name=path)
+        return path
+
+    def subscription(self, name: str, topic: str) -> str:
+        """Creates subscription `name` to `topic` if needed; returns its path."""
+        path = f"projects/{self.project}/subscriptions/{name}"
+        with contextlib.suppress(Exception):  # AlreadyExists
+            self.subscriber().create_subscription(name=path, topic=topic, ack_deadline_seconds=60)
+        return path
+
+
+@contextlib.contextmanager
+def _pubsub_host(host: str) -> Iterator[None]:
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+
+
+def _grpc_channel_ready(target: str) -> bool:
+    import grpc
+
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        grpc.channel_ready_future(channel).result(timeout=1)
+        return True
+
+
+def start_pubsub_emulator(
+    work_dir: Path, project: str = PROJECT, timeout_s: float = STARTUP_TIMEOUT_S
+) -> PubSubEmulator:
+    command = pubsub_emulator_command()
+    if command is None:
+        raise EmulatorStartError("the Cloud SDK's Pub/Sub emulator (and Java) is not installed")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = work_dir / "pubsub-emulator.log"
+
+    def attempt() -> PubSubEmulator:
+        port = free_port()
+        started, offset = time.monotonic(), _log_size(log)
+        # The prelude's parent-death signal survives exec: the JVM goes when the test process does.
+        exec_code = _PRELUDE + "\nos.execv(sys.argv[1], sys.argv[1:])\n"
+        argv = [_PYTHON, "-c", exec_code, *command, "--host=127.0.0.1", f"--port={port}"]
+        env = dict(os.environ, EMULATOR_PARENT_PID=str(os.getpid()))
+        proc = _spawn(argv, log, env)
+        host = f"127.0.0.1:{port}"
+
+        def ready() -> bool:
+            return "Server started" in _log_tail(log, 50, offset) and _grpc_channel_ready(host)
+
+        _wait_ready(proc, ready, "Pub/Sub emulator", log, timeout_s, (port,), offset)
+        return PubSubEmulator(host, project, proc, log, time.monotonic() - started)
+
+    return _start_with_retries(attempt)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(emulator_dir: Path) -> Iterator[PubSubEmulator]:
+    """The Pub/Sub emulator, with PUBSUB_EMULATOR_HOST pointing this process's clients at it for the session."""
+    if pubsub_emulator_command() is None:
+        pytest.skip("the Google Cloud CLI's Pub/Sub emulator (and Java to run it) is not installed here")
+    emulator = start_pubsub_emulator(emulator_dir / "pubsub")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
+            yield emulator
+    finally:
+        _stop(emulator.proc)

@@ -128,6 +128,7 @@ class FakeMetadataServer(_Server):
         return 200, payload, {**flavor, "Content-Type": content_type}
 
 
+_FINISHED = {"JOB_STATE_DONE", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_UPDATED", "JOB_STATE_DRAINED"}
 _JOBS = re.compile(r"^/v1b3/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/jobs(?:/(?P<job>[^/?]+))?")
 _LAUNCH = re.compile(r"^/v1b3/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/flexTemplates:launch")
 
@@ -145,8 +146,9 @@ class CapturedLaunch:
 class FakeDataflowApi(_Server):
     """Dataflow v1b3: jobs.create / jobs.get, and flexTemplates:launch checked against a template's metadata."""
 
-    def __init__(self, template_metadata: dict | None = None):
+    def __init__(self, template_metadata: dict | None = None, streaming_metadata: dict | None = None):
         self.template_metadata = template_metadata
+        self.streaming_metadata = streaming_metadata
         self.jobs: dict[str, dict] = {}
         self.launches: list[CapturedLaunch] = []
         self._ids = itertools.count(1)
@@ -170,15 +172,29 @@ class FakeDataflowApi(_Server):
                     request.body or {}, id=self._new_id(), projectId=match["project"], location=match["location"]
                 )
                 job["currentState"] = "JOB_STATE_PENDING"
+                job["createTime"] = job["currentStateTime"] = "2026-11-25T00:00:00Z"
                 self.jobs[job["id"]] = job
                 return 200, job, {}
+            if request.method == "GET" and not match["job"]:  # jobs.list (gcloud's, and an update's look-up)
+                where = (match["project"], match["location"])
+                jobs = [job for job in self.jobs.values() if (job["projectId"], job["location"]) == where]
+                if "filter=ACTIVE" in request.path:
+                    jobs = [job for job in jobs if job.get("currentState") not in _FINISHED]
+                return 200, {"jobs": jobs}, {}
             if request.method == "GET" and match["job"] in self.jobs:
                 return 200, self.jobs[match["job"]], {}
+            if request.method == "PUT" and match["job"] in self.jobs:  # jobs.update: drain, cancel
+                job = self.jobs[match["job"]]
+                if requested := (request.body or {}).get("requestedState"):
+                    job["requestedState"] = requested
+                return 200, job, {}
         return _error(404, f"fake Dataflow API: no such resource {request.method} {path}", "NOT_FOUND")
 
     def _launch(self, match, body: dict):
         launch = body.get("launchParameter") or {}
-        problems = check_launch_parameters(launch.get("parameters") or {}, self.template_metadata)
+        streaming = "streaming" in (launch.get("containerSpecGcsPath") or "").rsplit("/", 1)[-1]
+        metadata = self.streaming_metadata if streaming and self.streaming_metadata else self.template_metadata
+        problems = check_launch_parameters(launch.get("parameters") or {}, metadata)
         self.launches.append(CapturedLaunch(match["project"], match["location"], launch, accepted=not problems))
         if problems:
             return _error(400, "Invalid template parameters: " + "; ".join(problems), "INVALID_ARGUMENT")
@@ -188,8 +204,10 @@ class FakeDataflowApi(_Server):
             "projectId": match["project"],
             "location": match["location"],
             "name": launch.get("jobName"),
-            "type": "JOB_TYPE_BATCH",
+            "type": "JOB_TYPE_STREAMING" if streaming else "JOB_TYPE_BATCH",
             "currentState": "JOB_STATE_QUEUED",
+            "createTime": "2026-11-25T00:00:00Z",
+            "currentStateTime": "2026-11-25T00:00:00Z",
         }
         self.jobs[job_id] = job
         return 200, {"job": job}, {}

@@ -19,6 +19,7 @@ from tests.launcher import REGION, FlexTemplateLauncher
 LAUNCH_BUCKET = "launches"
 TEMPLATE_IMAGE = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction:4f2a9c1"
 TEMPLATE_METADATA = json.loads((ROOT / "metadata.json").read_text())
+STREAMING_TEMPLATE_METADATA = json.loads((ROOT / "metadata-streaming.json").read_text())
 
 
 def upload(gcs: GcsEmulator, local: Path, name: str, bucket: str = LAUNCH_BUCKET) -> str:
@@ -40,7 +41,7 @@ def metadata_server() -> Iterator[FakeMetadataServer]:
 
 @pytest.fixture(scope="session")
 def dataflow_api() -> Iterator[FakeDataflowApi]:
-    with FakeDataflowApi(TEMPLATE_METADATA) as api:
+    with FakeDataflowApi(TEMPLATE_METADATA, STREAMING_TEMPLATE_METADATA) as api:
         yield api
 
 
@@ -74,6 +75,13 @@ def launcher(
         bigquery_emulator,
         template_image=TEMPLATE_IMAGE,
     )
+
+
+@pytest.fixture(scope="session")
+def streaming_shell(tmp_path_factory, dataflow_api, pubsub_emulator) -> CloudShell:
+    """bash with gcloud on the fake Dataflow API and the Pub/Sub emulator; the README's variables set."""
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
+    return CloudShell(tmp_path_factory.mktemp("cloudsdk-stream"), dataflow_api, None, variables, pubsub_emulator)
 
 
 @pytest.fixture(scope="session")

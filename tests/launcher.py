@@ -103,6 +103,10 @@ def invocation_of(request: dict, project: str, region: str, bucket: str) -> tupl
         options.append("--no_use_public_ips")
     if environment.pop("enableStreamingEngine", False):
         options.append("--enable_streaming_engine")
+    if request.get("update"):  # replace the running job of the same name, in place
+        options.append("--update")
+    for old, new in (request.get("transformNameMappings") or {}).items():
+        options.append(f"--transform_name_mapping={json.dumps({old: new})}")
     temp, staging = environment.pop("tempLocation", None), environment.pop("stagingLocation", None)
     for field, value in environment.items():
         if field not in _ENVIRONMENT_OPTIONS:
@@ -199,7 +203,9 @@ class FlexTemplateLauncher:
     ) -> Launch:
         """The image's main.py with these arguments, in the image's directory and environment. A job
         submitted outside template mode goes to the fake Dataflow API, if there is one."""
-        if self.dataflow is not None and not any(arg.startswith("--template_location") for arg in arguments):
+        # A submitted job goes to the fake API; so does an update's look-up of the job it replaces.
+        submits = not any(arg.startswith("--template_location") for arg in arguments) or "--update" in arguments
+        if self.dataflow is not None and submits:
             arguments = [*arguments, f"--dataflow_endpoint={self.dataflow.url}"]
         self._runs += 1
         guard_log = self.work_dir / f"guard-{self._runs}.log"

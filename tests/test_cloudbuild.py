@@ -26,6 +26,7 @@ SUBSTITUTIONS = CLOUDBUILD["substitutions"]
 REPOSITORY = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/${_IMAGE}"
 IMAGE = f"{REPOSITORY}:${{_TAG}}"
 VERSIONED_SPEC = "gs://${_TEMPLATE_BUCKET}/templates/versions/${_TAG}/${_IMAGE}.json"
+VERSIONED_STREAMING_SPEC = "gs://${_TEMPLATE_BUCKET}/templates/versions/${_TAG}/${_IMAGE}-streaming.json"
 CHECK_SCRIPT = "/workspace/scripts/check_image.py"
 
 
@@ -98,6 +99,7 @@ def test_nothing_is_pushed_or_published_before_the_tests_and_the_in_image_check_
         "check-image",
         "push-image",
         "build-template",
+        "build-streaming-template",
         "smoke-test",
         "publish-template",
         "push-moving-tag",
@@ -136,16 +138,23 @@ def test_the_image_built_is_the_one_checked_pushed_registered_and_named_in_the_t
     template_args = STEPS["build-template"]["args"]
     assert template_args[:4] == ["dataflow", "flex-template", "build", VERSIONED_SPEC]
     assert {f"--image={IMAGE}", "--sdk-language=PYTHON", "--metadata-file=metadata.json"} <= set(template_args)
+    streaming_args = STEPS["build-streaming-template"]["args"]
+    assert streaming_args[:4] == ["dataflow", "flex-template", "build", VERSIONED_STREAMING_SPEC]
+    assert {f"--image={IMAGE}", "--sdk-language=PYTHON", "--metadata-file=metadata-streaming.json"} <= set(
+        streaming_args
+    )
     assert CLOUDBUILD["images"] == [IMAGE]
 
 
-def test_a_versioned_spec_is_smoke_tested_then_published_where_launches_look():
+def test_a_versioned_spec_is_smoke_tested_then_published_where_launches_look(tmp_path):
     assert f"--template-file-gcs-location={VERSIONED_SPEC}" in script("smoke-test")
-    assert STEPS["publish-template"]["args"] == [
-        "storage",
-        "cp",
-        VERSIONED_SPEC,
-        "gs://${_TEMPLATE_BUCKET}/${_TEMPLATE_PATH}",
+    result, calls = run_step_script(tmp_path, "publish-template")
+    assert result.returncode == 0, result.stderr
+    versions = "gs://my-project-dataflow/templates/versions/b7d1e0c2"
+    assert calls == [
+        f"gcloud storage cp {versions}/batch-prediction.json gs://my-project-dataflow/templates/batch-prediction.json",
+        f"gcloud storage cp {versions}/batch-prediction-streaming.json "
+        "gs://my-project-dataflow/templates/streaming-prediction.json",
     ]
 
 
@@ -253,8 +262,17 @@ def test_the_in_image_check_fails_when_main_does_not_do_its_job(tmp_path):
                 "_VARIANT": "gpu",
                 "_IMAGE": "batch-prediction-gpu",
                 "_TEMPLATE_PATH": "templates/batch-prediction-gpu.json",
+                "_STREAMING_TEMPLATE_PATH": "templates/streaming-prediction-gpu.json",
             },
             True,
+        ),
+        (
+            {
+                "_VARIANT": "gpu",
+                "_IMAGE": "batch-prediction-gpu",
+                "_TEMPLATE_PATH": "templates/batch-prediction-gpu.json",
+            },
+            False,  # would replace the CPU streaming template
         ),
         ({"_VARIANT": "gpu"}, False),  # would replace the CPU template
         ({"_VARIANT": "gpu", "_IMAGE": "batch-prediction-gpu"}, False),

@@ -1,4 +1,5 @@
-"""metadata.json, the pipeline options and the README's table describe the same parameters."""
+"""The two template specs' metadata (batch: metadata.json, streaming: metadata-streaming.json), the
+pipeline options and the README's table describe the same parameters."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import re
 import jsonschema
 import pytest
 
-from pipeline.launch.options import PARAMETERS, BatchPredictionOptions
+from pipeline.launch.options import BATCH, PARAMETERS, STREAMING, BatchPredictionOptions, parameters_for
 from scripts import template_metadata
 from tests.conftest import ROOT
 
 METADATA = json.loads((ROOT / "metadata.json").read_text())
+STREAMING_METADATA = json.loads((ROOT / "metadata-streaming.json").read_text())
 SCHEMA = json.loads((ROOT / "tests/schemas/flex-template-metadata.schema.json").read_text())
 BY_NAME = {entry["name"]: entry for entry in METADATA["parameters"]}
+STREAMING_BY_NAME = {entry["name"]: entry for entry in STREAMING_METADATA["parameters"]}
+SPECS = {BATCH: METADATA, STREAMING: STREAMING_METADATA}
 
 # Values each parameter's regexes must accept and refuse (what a Console user might type).
 ACCEPTED = {
@@ -57,35 +61,79 @@ def readme_table_names() -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
 
 
-def test_metadata_is_valid_flex_template_metadata():
+@pytest.mark.parametrize("mode", [BATCH, STREAMING])
+def test_metadata_is_valid_flex_template_metadata(mode):
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    jsonschema.validate(METADATA, SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    jsonschema.validate(SPECS[mode], SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert SPECS[mode]["streaming"] is (mode == STREAMING)
 
 
 def test_metadata_options_and_readme_name_the_same_parameters():
     names = {parameter.name for parameter in PARAMETERS}
-    assert set(BY_NAME) == names
+    assert set(BY_NAME) | set(STREAMING_BY_NAME) == names
+    assert set(BY_NAME) == {parameter.name for parameter in parameters_for(BATCH)}
+    assert set(STREAMING_BY_NAME) == {parameter.name for parameter in parameters_for(STREAMING)}
+    assert {"query"} == names - set(STREAMING_BY_NAME)  # a table query is batch-only
+    assert {"max_batch_wait_seconds", "window_seconds", "model_poll_seconds"} == names - set(BY_NAME)
     assert option_names() == names
     assert readme_table_names() == names
 
 
 def test_committed_metadata_and_readme_table_are_what_the_options_generate():
-    assert (ROOT / "metadata.json").read_text() == template_metadata.metadata_json()
+    assert (ROOT / "metadata.json").read_text() == template_metadata.metadata_json(BATCH)
+    assert (ROOT / "metadata-streaming.json").read_text() == template_metadata.metadata_json(STREAMING)
     readme = (ROOT / "README.md").read_text()
     assert template_metadata.readme_with_table(readme) == readme, "run `make metadata`"
 
 
-def test_required_defaults_and_conditions_follow_the_options():
-    for parameter in PARAMETERS:
-        entry = BY_NAME[parameter.name]
+@pytest.mark.parametrize("mode", [BATCH, STREAMING])
+def test_required_defaults_and_conditions_follow_the_options(mode):
+    by_name = {entry["name"]: entry for entry in SPECS[mode]["parameters"]}
+    for parameter in parameters_for(mode):
+        entry = by_name[parameter.name]
         assert entry["isOptional"] is (not parameter.required)
-        assert entry.get("defaultValue") == (None if parameter.default is None else str(parameter.default))
+        default = parameter.shown_default.get(mode, parameter.default)
+        assert entry.get("defaultValue") == (None if default is None else str(default))
         if "parentName" in entry:
-            parent = BY_NAME[entry["parentName"]]
-            assert set(entry["parentTriggerValues"]) <= {option["value"] for option in parent["enumOptions"]} | set(
-                next(p for p in PARAMETERS if p.name == parent["name"]).aliases
-            )
-    assert {entry["name"] for entry in METADATA["parameters"] if not entry["isOptional"]} == {"output", "model"}
+            parent = by_name[entry["parentName"]]
+            assert set(entry["parentTriggerValues"]) & {option["value"] for option in parent["enumOptions"]}
+    assert {entry["name"] for entry in SPECS[mode]["parameters"] if not entry["isOptional"]} == {"output", "model"}
+
+
+STREAMING_ACCEPTED = {
+    "source": ["pubsub"],
+    "input": ["projects/my-project/subscriptions/images", "projects/my-project/subscriptions/mnist-images.v2"],
+    "format": ["auto", "jsonl", "key_values", "files"],
+    "output": ["projects/my-project/topics/predictions", "my-project:mnist.predict", "gs://my-bucket/out/p"],
+    "dead_letter": ["projects/my-project/topics/rejected", "mnist.rejected", "gs://my-bucket/rejected"],
+    "max_batch_wait_seconds": ["0.5", "1", "0", ".25"],
+    "window_seconds": ["60", "1"],
+    "model_poll_seconds": ["60", "5"],
+}
+STREAMING_REFUSED = {
+    "source": ["text", "bigquery", ""],
+    "input": ["gs://my-bucket/in.txt", "mnist.images", "projects/p/topics/in", "projects/my-project/subscriptions/ab"],
+    "format": ["csv", "tfrecord"],
+    "output": ["projects/my-project/subscriptions/out"],
+    "max_batch_wait_seconds": ["-1", "soon", ""],
+    "window_seconds": ["0", "1.5", "-60"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING_ACCEPTED))
+def test_the_streaming_specs_regexes_accept_what_a_stream_takes(name):
+    entry = STREAMING_BY_NAME[name]
+    values = STREAMING_ACCEPTED[name] + ([entry["defaultValue"]] if "defaultValue" in entry else [])
+    for value in values:
+        for pattern in entry.get("regexes", []):
+            assert re.fullmatch(pattern, value), f"{name}: {pattern!r} refuses {value!r}"
+
+
+@pytest.mark.parametrize("name", sorted(STREAMING_REFUSED))
+def test_the_streaming_specs_regexes_refuse_what_a_stream_cannot_take(name):
+    patterns = STREAMING_BY_NAME[name]["regexes"]
+    for value in STREAMING_REFUSED[name]:
+        assert not all(re.fullmatch(pattern, value) for pattern in patterns), f"{name} accepts {value!r}"
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED))
@@ -108,3 +156,5 @@ def test_regexes_refuse_obvious_mistakes(name):
 def test_enum_options_are_the_canonical_kinds():
     for name in ("source", "sink"):
         assert [option["value"] for option in BY_NAME[name]["enumOptions"]] == ["text", "bigquery"]
+    assert [option["value"] for option in STREAMING_BY_NAME["source"]["enumOptions"]] == ["pubsub"]
+    assert [option["value"] for option in STREAMING_BY_NAME["sink"]["enumOptions"]] == ["text", "bigquery", "pubsub"]

@@ -21,8 +21,11 @@ pytestmark = [
     pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's launches cannot be run"),
 ]
 
-LAUNCHES = commands_starting_with("gcloud dataflow flex-template run")
+ALL_LAUNCHES = commands_starting_with("gcloud dataflow flex-template run")
+LAUNCHES = [command for command in ALL_LAUNCHES if "streaming-prediction.json" not in command]
+STREAMING_LAUNCHES = [command for command in ALL_LAUNCHES if "streaming-prediction.json" in command]
 SPEC = f"gs://{LAUNCH_BUCKET}/templates/batch-prediction.json"
+STREAMING_SPEC = f"gs://{LAUNCH_BUCKET}/templates/streaming-prediction.json"
 
 
 def launch_id(command: str) -> str:
@@ -58,6 +61,8 @@ def readme_tables(shell, bigquery_emulator) -> None:
 def test_the_readme_shows_a_launch_for_each_kind_of_source():
     names = {launch_id(command) for command in LAUNCHES}
     assert {"mnist", "mnist-bq", "mnist-query"} <= names, names
+    assert [launch_id(command) for command in STREAMING_LAUNCHES] == ["mnist-stream", "mnist-stream"]
+    assert ["--update" in command for command in STREAMING_LAUNCHES] == [False, True]
 
 
 @pytest.mark.parametrize("command", LAUNCHES, ids=launch_id)

@@ -23,6 +23,7 @@ class IoKind(enum.StrEnum):
 
     TEXT = "text"
     BIGQUERY = "bigquery"
+    PUBSUB = "pubsub"
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,8 @@ class JobConfig:
     input_bytes: int | None = None  # size of the input files at launch, for progress
     input_files: int | None = None  # files matched at launch
     gpu_count: int = 0  # GPUs per worker; with any, one model copy per worker, shared by its processes
+    model_version: int | None = None  # the version served at launch, for a versioned model folder
+    streaming: bool = False  # a Pub/Sub source: an unbounded job
+    max_batch_wait_s: float = 0.5  # streaming: how long a record may wait for its batch to fill
+    window_s: int = 60  # streaming: the windows of text outputs
+    model_poll_s: int = 60  # streaming: how often workers look for a higher model version

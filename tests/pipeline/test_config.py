@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import IoKind
 from pipeline.errors import LaunchError
-from pipeline.launch.options import KIND_PATTERN, KINDS, PARAMETERS, canonical_kind
+from pipeline.launch.options import BATCH, KIND_PATTERN, KINDS, PARAMETERS, STREAMING, canonical_kind
 from tests.conftest import ROOT
 
 
@@ -18,7 +18,7 @@ def test_io_kinds_compare_equal_to_their_parameter_strings():
     assert IoKind.TEXT == "text"
     assert IoKind.BIGQUERY == "bigquery"
     assert IoKind.TEXT != "bigquery"
-    assert {kind.value for kind in IoKind} == {"text", "bigquery"}
+    assert {kind.value for kind in IoKind} == {"text", "bigquery", "pubsub"}
 
 
 def test_io_kinds_print_and_serialise_as_plain_strings():
@@ -54,13 +54,13 @@ def test_canonical_kind_maps_every_name_and_alias_to_an_io_kind(value, kind):
 
 
 def test_every_accepted_name_maps_to_an_io_kind():
-    assert set(KINDS) == {"text", "bigquery", "cs", "bq"}
+    assert set(KINDS) == {"text", "bigquery", "pubsub", "cs", "bq"}
     assert all(isinstance(canonical_kind("sink", name), IoKind) for name in KINDS)
 
 
 @pytest.mark.parametrize("value", ["gcs", "files", "", "big query"])
 def test_canonical_kind_refuses_other_names_naming_the_parameter(value):
-    with pytest.raises(LaunchError, match=rf"^--sink={value}: must be one of text, bigquery \(or cs, bq\)$"):
+    with pytest.raises(LaunchError, match=rf"^--sink={value}: must be one of text, bigquery, pubsub \(or cs, bq\)$"):
         canonical_kind("sink", value)
 
 
@@ -68,18 +68,20 @@ def test_source_and_sink_parameters_offer_exactly_the_io_kinds():
     """The metadata's enum options and default are IoKind values, and the regex accepts every alias."""
     for name in ("source", "sink"):
         (parameter,) = [parameter for parameter in PARAMETERS if parameter.name == name]
-        assert [option.value for option in parameter.enum_options] == [IoKind.TEXT, IoKind.BIGQUERY]
+        assert [option.value for option in parameter.enum_options] == [IoKind.TEXT, IoKind.BIGQUERY, IoKind.PUBSUB]
         assert parameter.aliases == {"cs": "text", "bq": "bigquery"}
         assert parameter.regexes == (KIND_PATTERN,)
+        assert [option.value for option in parameter.options_for(STREAMING)][-1] == IoKind.PUBSUB
     (source,) = [parameter for parameter in PARAMETERS if parameter.name == "source"]
-    assert source.default == IoKind.TEXT
+    assert source.default is None  # inferred from --input: a subscription is read as a stream
+    assert source.shown_default == {BATCH: IoKind.TEXT, STREAMING: IoKind.PUBSUB}
 
 
 def test_parameters_triggered_by_a_kind_name_it_and_its_alias():
     triggers = {parameter.name: parameter.parent_trigger_values for parameter in PARAMETERS if parameter.parent_name}
-    assert triggers["format"] == ("text", "cs")
+    assert triggers["format"] == ("text", "cs", "pubsub")
     assert triggers["query"] == ("bigquery", "bq")
-    assert {canonical_kind("source", value) for value in triggers["format"]} == {IoKind.TEXT}
+    assert {canonical_kind("source", value) for value in triggers["format"]} == {IoKind.TEXT, IoKind.PUBSUB}
     assert {canonical_kind("source", value) for value in triggers["query"]} == {IoKind.BIGQUERY}
 
 

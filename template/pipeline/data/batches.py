@@ -58,7 +58,7 @@ class RecordBatch(_DeadLetters):
     payloads: list[bytes]
     header: bytes | None = None
     origins: tuple[str, ...] | None = None
-    locations: tuple[str | None, ...] | None = None  # where each record is, when made from table rows
+    locations: tuple[str | None, ...] | None = None  # where each record is: a table row's key, a message's id
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -70,9 +70,11 @@ class RecordBatch(_DeadLetters):
         return self.payloads[index]
 
     def position_of(self, index: int) -> str:
-        """The key of a record that has none: file:line, file:index, or the file's path."""
+        """The key of a record that has none: file:line, file:index, the file's path, or the message's id."""
         if self.origins is not None:
             return self.origins[index]
+        if self.locations is not None and (location := self.locations[index]) is not None:
+            return location
         return f"{self.origin}:{self.start + index}"
 
     def locate(self, index: int) -> str | None:
@@ -166,9 +168,11 @@ class ScoredBatch:
 
     instances: InstanceBatch
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    model_version: int | None = None  # the version that scored them, for a versioned model folder
 
     def __len__(self) -> int:
         return len(self.instances)
 
     def select(self, mask: np.ndarray) -> ScoredBatch:
-        return ScoredBatch(self.instances.select(mask), {name: array[mask] for name, array in self.outputs.items()})
+        outputs = {name: array[mask] for name, array in self.outputs.items()}
+        return ScoredBatch(self.instances.select(mask), outputs, self.model_version)

@@ -22,6 +22,7 @@ TFRECORD = "tfrecord"
 FILES = "files"
 AUTO = "auto"
 FORMATS = (KEY_VALUES, JSONL, CSV, TFRECORD, FILES)
+MESSAGE_FORMATS = (JSONL, KEY_VALUES, FILES)  # what a Pub/Sub message's body may be
 
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst", ".zstd", ".deflate", ".lzma", ".xz")
 _BY_EXTENSION = {

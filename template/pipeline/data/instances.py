@@ -29,6 +29,7 @@ from pipeline.model.signatures import TensorSpec
 KEY_INT = "int"
 KEY_STR = "str"
 KEY_POSITION = "position"
+KEY_STR_OR_POSITION = "str_or_position"  # a message's own key field where it has one, else its id
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Feeding:
 
     inputs: tuple[TensorSpec, ...]  # the signature's inputs the records fill, the key input excepted
     key_field: str
-    key_kind: str  # KEY_INT / KEY_STR: the key is the record's field; KEY_POSITION: its position
+    key_kind: str  # KEY_INT / KEY_STR: the record's field; KEY_POSITION: its position; or KEY_STR_OR_POSITION
     key_input: TensorSpec | None = None  # the signature input named key_field, fed the keys
     included_fields: tuple[str, ...] = ()
 
@@ -182,6 +183,8 @@ def record_key(
     if feeding.key_kind == KEY_POSITION:
         return source.position_of(position)
     value = fields.get(feeding.key_field)
+    if feeding.key_kind == KEY_STR_OR_POSITION:
+        return source.position_of(position) if value is None else convert_key(value, KEY_STR)
     if value is None:
         return Rejection(Reason.MISSING_KEY, f"no {what} '{feeding.key_field}'")
     return convert_key(value, feeding.key_kind)

@@ -31,6 +31,7 @@ from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
 from pipeline.data.instances import KEY_INT
 from pipeline.model.signatures import TensorSpec
 
+MODEL_VERSION = "model_version"
 _BQ_TYPES = {"f": "FLOAT", "i": "INTEGER", "u": "INTEGER", "b": "BOOLEAN"}
 
 
@@ -90,6 +91,7 @@ class RowLayout:
     key_field: str = "key"
     key_kind: str = KEY_INT
     included: tuple[tuple[str, str], ...] = ()  # (field, BigQuery type)
+    versioned: bool = False  # a versioned model folder: each row says which version scored it
 
     @property
     def classes(self) -> int | None:
@@ -108,6 +110,8 @@ class RowLayout:
             fields += [{"name": name, "type": "FLOAT", "mode": "REQUIRED"} for name in class_columns(classes)]
         else:
             fields += [_output_field(spec) for spec in self.outputs]
+        if self.versioned:
+            fields.append({"name": MODEL_VERSION, "type": "INTEGER", "mode": "NULLABLE"})
         fields += [{"name": name, "type": bq_type, "mode": "NULLABLE"} for name, bq_type in self.included]
         return {"fields": fields}
 
@@ -153,6 +157,9 @@ class RowLayout:
             for name, values in columns.items():
                 for row, value in zip(rows, values, strict=True):
                     row[name] = value
+        if self.versioned:
+            for row in rows:
+                row[MODEL_VERSION] = scored.model_version
         if not self.included or instances.included is None:
             return rows, []
         kept, letters = [], []

@@ -16,7 +16,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.data.batches import SourceBatch
 from pipeline.data.decoders import Decoded, Decoder
-from pipeline.job import metrics
+from pipeline.job import metrics, progress
 from pipeline.job.tags import DEAD_LETTERS
 
 
@@ -61,6 +61,7 @@ class _DecodeBatchFn(beam.DoFn):
         or in finish_bundle, where outputs must carry their window explicitly."""
         result: Decoded = pending.result.result()
         self._records_read.inc(pending.records)  # counters belong to the bundle's thread
+        progress.records_read(pending.records)
 
         def wrap(value):
             return WindowedValue(value, pending.timestamp, (pending.window,))

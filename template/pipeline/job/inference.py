@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.compat import restore_memory_readings
@@ -21,14 +22,19 @@ from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.job.isolation import Scorer
 from pipeline.job.tags import DEAD_LETTERS
-from pipeline.model.loading import LoadedModel, load_model, predict_checked
+from pipeline.model.loading import checked_outputs, load_model
 from pipeline.model.runtime import require_gpu
+from pipeline.model.signatures import ModelSignature
+from pipeline.model.versions import ServedModel, locate_served, serve
 
 restore_memory_readings()
 
 
-class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedModel]):
+class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedModel]):
     """Loads a TensorFlow model of any supported format and calls it on InstanceBatches by input name.
+
+    A versioned model folder serves its highest version; with `poll_s`, a higher version that
+    appears while the job runs serves from the next call on, if its signature is still `signature`.
 
     `shared_on_worker` makes RunInference keep one copy of the model per worker VM, shared by all
     its SDK processes, instead of one per process: what a GPU worker needs, its processes sharing
@@ -36,25 +42,37 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, LoadedM
     the first GPU it sees, and copies are not pinned to devices.)
     """
 
-    def __init__(self, model_path: str, outputs: tuple[str, ...], shared_on_worker: bool = False):
+    def __init__(
+        self,
+        model_path: str,
+        outputs: tuple[str, ...],
+        shared_on_worker: bool = False,
+        signature: ModelSignature | None = None,
+        poll_s: float | None = None,
+    ):
         super().__init__()
         self._model_path = model_path
         self._outputs = outputs
         self._shared_on_worker = shared_on_worker
+        self._signature = signature
+        self._poll_s = poll_s
 
-    def load_model(self) -> LoadedModel:
+    def load_model(self) -> ServedModel:
         if self._shared_on_worker:
             require_gpu(self._model_path)
-        return load_model(self._model_path)
+        location, _ = locate_served(self._model_path)
+        signature = self._signature or load_model(location.path, location).get_signature()
+        return serve(self._model_path, signature, self._poll_s)
 
     def run_inference(  # type: ignore[override]  # batching skipped: Beam passes each element whole
-        self, batch: InstanceBatch, model: LoadedModel, inference_args: dict[str, Any] | None = None
+        self, batch: InstanceBatch, model: ServedModel, inference_args: dict[str, Any] | None = None
     ) -> Iterable[ScoredBatch | DeadLetter]:
         """The batch scored in one call or, when that fails, in pieces: ScoredBatches for what the
         model predicted and a DeadLetter for each record it failed on alone."""
 
-        def predict(features):
-            return predict_checked(model, features, self._outputs)
+        def predict(features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:
+            version, outputs = model.predict_versioned(features)
+            return checked_outputs(outputs, len(next(iter(features.values()))), self._outputs), version
 
         return Scorer(predict, self._model_path).score(batch)
 

@@ -43,7 +43,8 @@ _STACKTRACE_CHARS = 8000
 _OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError", "MemoryError", "OutOfMemoryError")
 _LOG = logging.getLogger(__name__)
 
-Predict = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+# One model call: the outputs, and the model version that made them (None for an unversioned model).
+Predict = Callable[[dict[str, np.ndarray]], tuple[dict[str, np.ndarray], int | None]]
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -157,11 +158,11 @@ class Scorer:
     def _score(self, batch: InstanceBatch, results: list[ScoredBatch | DeadLetter]) -> bool:
         """Scores `batch` in one call, or isolates what fails in it; True if the one call succeeded."""
         try:
-            outputs = self._predict(batch.features)
+            outputs, version = self._predict(batch.features)
         except Exception as error:  # any error of the model's call: isolate, then judge
             self._after_failure(batch, error, results)
             return False
-        results.append(ScoredBatch(batch, outputs))
+        results.append(ScoredBatch(batch, outputs, version))
         announce = self._health.record_success(len(batch))
         if announce is not None:
             _announce_fitting_batch(self._model_key, announce, self._largest_tried)

@@ -6,8 +6,14 @@ only in how rows are written.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
+from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from pipeline.config import TEXT_SUFFIX
 from pipeline.data.batches import ScoredBatch
@@ -48,7 +54,7 @@ class _FormatRowsFn(beam.DoFn):
         if not rows:
             return
         self._predictions.inc(len(rows))
-        progress.records_done(len(rows))
+        progress.predictions_done(len(rows))
         self._first_prediction.update(metrics.now_ms())
         if self._as_json_lines:
             yield json_lines(rows)  # one element per batch: one line per record
@@ -81,7 +87,7 @@ class _CountDeadLettersFn(beam.DoFn):
 
     def process(self, dead_letter: DeadLetter):
         self._total.inc()
-        progress.records_done(1)
+        progress.dead_letter_done(dead_letter.reason)
         reason_counter = self._by_reason.get(dead_letter.reason)
         if reason_counter is None:
             reason_counter = metrics.counter(metrics.DEAD_LETTER_REASON_PREFIX + dead_letter.reason)
@@ -90,33 +96,67 @@ class _CountDeadLettersFn(beam.DoFn):
         yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
 
 
-class WritePredictionsText(beam.PTransform):
-    """Predictions (JSON-lines strings) in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
+class _WriteLines(beam.PTransform):
+    """JSON-lines strings (one or more lines each) into files: `<prefix>-SSSSS-of-NNNNN.jsonl` in a batch job,
+    `<prefix>-<window>-<pane>-SSSSS-of-NNNNN.jsonl` per window of `window_s` seconds in a streaming one."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, window_s: int | None = None):
         super().__init__()
         self._prefix = prefix
+        self._window_s = window_s
 
     def expand(self, lines):
-        return lines | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
+        if self._window_s is None:
+            return lines | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
+        directory, name = FileSystems.split(self._prefix)
+        return (
+            lines
+            | "Stamp with the time written" >> beam.Map(lambda text: TimestampedValue(text, time.time()))
+            | "Window" >> beam.WindowInto(FixedWindows(self._window_s))
+            | "Write files"
+            >> fileio.WriteToFiles(path=directory, file_naming=fileio.default_file_naming(name, TEXT_SUFFIX), shards=1)
+        )
+
+
+class WritePredictionsText(beam.PTransform):
+    """Predictions (JSON-lines strings) in files under `prefix` (per window in a streaming job)."""
+
+    def __init__(self, prefix: str, window_s: int | None = None):
+        super().__init__()
+        self._prefix = prefix
+        self._window_s = window_s
+
+    def expand(self, lines):
+        return lines | "Write lines" >> _WriteLines(self._prefix, self._window_s)
 
 
 class WriteDeadLettersText(beam.PTransform):
-    """Dead letters as JSON lines in files `<prefix>-SSSSS-of-NNNNN.jsonl`."""
+    """Dead letters as JSON lines in files under `prefix` (per window in a streaming job)."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, window_s: int | None = None):
         super().__init__()
         self._prefix = prefix
+        self._window_s = window_s
 
     def expand(self, dead_letters):
         return (
             dead_letters
             | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True))
-            | "Write files" >> beam.io.WriteToText(self._prefix, file_name_suffix=TEXT_SUFFIX)
+            | "Write lines" >> _WriteLines(self._prefix, self._window_s)
         )
 
 
-def _write_table(table: str, schema: dict, project: str | None) -> WriteToBigQuery:
+def _write_table(table: str, schema: dict[str, Any], project: str | None, streaming: bool) -> WriteToBigQuery:
+    """A batch job loads files into a table it truncates; a streaming one adds rows as they come."""
+    if streaming:
+        return WriteToBigQuery(
+            table,
+            schema=schema,
+            project=project,
+            method=WriteToBigQuery.Method.STREAMING_INSERTS,
+            create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
+            write_disposition=BigQueryDisposition.WRITE_APPEND,
+        )
     return WriteToBigQuery(
         table,
         schema=schema,
@@ -128,29 +168,66 @@ def _write_table(table: str, schema: dict, project: str | None) -> WriteToBigQue
 
 
 class WritePredictionsBigQuery(beam.PTransform):
-    """Predictions (rows) into a table created if needed and truncated on write (batch file loads)."""
+    """Predictions (rows) into a table created if needed: truncated on write by batch file loads, or
+    added to by streaming inserts."""
 
-    def __init__(self, table: str, schema: dict, project: str | None = None):
+    def __init__(self, table: str, schema: dict[str, Any], project: str | None = None, streaming: bool = False):
         super().__init__()
         self._table = table
         self._schema = schema
         self._project = project
+        self._streaming = streaming
 
     def expand(self, rows):
-        return rows | "Write table" >> _write_table(self._table, self._schema, self._project)
+        return rows | "Write table" >> _write_table(self._table, self._schema, self._project, self._streaming)
 
 
 class WriteDeadLettersBigQuery(beam.PTransform):
     """Dead letters into `<output>_error_records`: Google's error-record fields plus origin, reason."""
 
-    def __init__(self, table: str, project: str | None = None):
+    def __init__(self, table: str, project: str | None = None, streaming: bool = False):
         super().__init__()
         self._table = table
         self._project = project
+        self._streaming = streaming
 
     def expand(self, dead_letters):
         return (
             dead_letters
             | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False))
-            | "Write table" >> _write_table(self._table, DEAD_LETTER_SCHEMA, self._project)
+            | "Write table" >> _write_table(self._table, DEAD_LETTER_SCHEMA, self._project, self._streaming)
+        )
+
+
+def _messages(text: str) -> list[bytes]:
+    """A JSON-lines string (a batch's rows) as one message body per line."""
+    return [line.encode("utf-8") for line in text.split("\n") if line]
+
+
+class WritePredictionsPubSub(beam.PTransform):
+    """Predictions to a Pub/Sub topic, one message per prediction: its JSON row, as the text sink writes it."""
+
+    def __init__(self, topic: str):
+        super().__init__()
+        self._topic = topic
+
+    def expand(self, lines):
+        return (
+            lines | "One message per row" >> beam.FlatMap(_messages) | "Publish" >> beam.io.WriteToPubSub(self._topic)
+        )
+
+
+class WriteDeadLettersPubSub(beam.PTransform):
+    """Dead letters to a Pub/Sub topic, one message each: the dead-letter row as JSON."""
+
+    def __init__(self, topic: str):
+        super().__init__()
+        self._topic = topic
+
+    def expand(self, dead_letters):
+        return (
+            dead_letters
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True))
+            | "One message per row" >> beam.FlatMap(_messages)
+            | "Publish" >> beam.io.WriteToPubSub(self._topic)
         )

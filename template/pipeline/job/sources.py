@@ -7,6 +7,7 @@ letters for what a source itself finds damaged (a truncated file, a short table 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -208,3 +209,39 @@ class ReadTableRows(beam.PTransform):
             | "Check row count" >> beam.ParDo(_CheckRowCountFn(self._expected_rows, origin))
         )
         return batches, short
+
+
+def messages_batch(subscription: str, messages: list[tuple[bytes, str]]) -> RecordBatch:
+    """Messages as one batch of records, each keyed (where its format has no key) by its message id."""
+    return RecordBatch(
+        subscription, 0, [body for body, _ in messages], locations=tuple(message_id for _, message_id in messages)
+    )
+
+
+def _body_and_id(message) -> tuple[bytes, str]:
+    return message.data or b"", message.message_id or f"unnumbered-{uuid.uuid4().hex}"
+
+
+class ReadMessages(beam.PTransform):
+    """Messages of a Pub/Sub subscription, one record each, in batches of at most `batch_size` that wait at
+    most `max_wait_s` to fill: a trickle is scored promptly, a flood in full batches. The batches are made
+    by GroupIntoBatches on a sharded key, which Dataflow spreads over workers as the load grows."""
+
+    def __init__(self, subscription: str, batch_size: int, max_wait_s: float):
+        super().__init__()
+        self._subscription = subscription
+        self._batch_size = batch_size
+        self._max_wait_s = max_wait_s
+
+    def expand(self, begin):
+        subscription = self._subscription
+        batches = (
+            begin
+            | "Read messages" >> beam.io.ReadFromPubSub(subscription=subscription, with_attributes=True)
+            | "Body and id" >> beam.Map(lambda message: (0, _body_and_id(message)))
+            | "Batch messages"
+            >> beam.GroupIntoBatches.WithShardedKey(self._batch_size, max_buffering_duration_secs=self._max_wait_s)
+            | "As record batches" >> beam.MapTuple(lambda _, messages: messages_batch(subscription, list(messages)))
+        )
+        no_damage = begin | "No damage" >> beam.Create([]).with_output_types(DeadLetter)
+        return batches, no_damage

@@ -66,7 +66,10 @@ def clear_table_output(flag: str, table: str, project: str | None) -> bool:
 
 
 def clear_earlier_run(config: JobConfig) -> list[str]:
-    """Empties the outputs an earlier run of the same command left; returns what it did, to print."""
+    """Empties the outputs an earlier run of the same command left; returns what it did, to print. A
+    streaming job adds to its outputs and clears nothing: a job it replaces wrote there, as may others."""
+    if config.streaming:
+        return []
     done = []
     for flag, kind, location in (
         ("--output", config.sink, config.output),

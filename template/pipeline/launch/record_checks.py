@@ -13,7 +13,7 @@ from pipeline.data.decoders.csv_typing import header_columns, split_csv_line, ty
 from pipeline.data.decoders.json_lines import parse_json_line
 from pipeline.data.decoders.tfrecords import example_fields
 from pipeline.data.formats import CSV, FILES, JSONL, KEY_VALUES, TFRECORD
-from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
+from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, KEY_STR_OR_POSITION, Feeding
 from pipeline.data.rows import RowLayout, included_type
 from pipeline.data.seed_lines import SEED_IMAGE_COLUMN, row_to_line, value_count
 from pipeline.errors import LaunchError, ModelError
@@ -189,3 +189,24 @@ def plan_for_table(
     if table.first_row is not None:
         _check_first_records(plan.feeding, BIGQUERY_ROWS, RowBatch(what, [table.first_row]), what)
     return plan
+
+
+def plan_for_messages(
+    signature: ModelSignature, record_format: str, key_field: str, included: tuple[str, ...]
+) -> RecordPlan:
+    """How Pub/Sub messages feed the model: no record can be read at launch (a pull would take it from
+    the job), so keying follows the format alone. A key_values line keeps its integer key; a JSON
+    object its `key_field` as text where it has one, else its message id; bytes their message id.
+    Included fields are text columns in BigQuery, their type unseen at launch."""
+    try:
+        if record_format in (KEY_VALUES, FILES) and included:
+            raise ModelError(f"--included_fields: {record_format} messages have no fields to include")
+        if record_format == KEY_VALUES:
+            feeding = key_values_feeding(signature, key_field)
+        elif record_format == FILES:
+            feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
+        else:
+            feeding = named_feeding(signature, key_field, KEY_STR_OR_POSITION, included)
+        return RecordPlan(record_format, feeding, row_layout(signature, feeding, {}))
+    except ModelError as error:
+        raise LaunchError(str(error)) from None

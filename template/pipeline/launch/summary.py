@@ -8,20 +8,27 @@ from pipeline.job.metrics import RunCounts
 
 
 def _location(kind: IoKind, where: str) -> str:
-    return f"BigQuery table {where}" if kind is IoKind.BIGQUERY else f"{where}-*{TEXT_SUFFIX}"
+    if kind is IoKind.BIGQUERY:
+        return f"BigQuery table {where}"
+    if kind is IoKind.PUBSUB:
+        return f"Pub/Sub topic {where}"
+    return f"{where}-*{TEXT_SUFFIX}"
 
 
 def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, finished_unix_s: float) -> str:
     elapsed = finished_unix_s - started_unix_s
     lines = [
-        f"Batch prediction finished in {elapsed:.1f} s",
+        f"Streaming prediction stopped after {elapsed:.1f} s"
+        if config.streaming
+        else f"Batch prediction finished in {elapsed:.1f} s",
         f"  records read         {counts.records_read:>10,}",
         f"  predictions          {counts.predictions:>10,}",
         f"  dead letters         {counts.dead_letters:>10,}",
     ]
     for reason, count in sorted(counts.dead_letters_by_reason.items()):
         lines.append(f"    {reason:<18} {count:>10,}")
-    lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value})")
+    version = f", version {config.model_version}" if config.model_version is not None else ""
+    lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value}{version})")
     if counts.first_prediction_unix_ms is not None:
         first = counts.first_prediction_unix_ms / 1000 - started_unix_s
         lines.append(f"  first prediction     {first:>10.1f} s after start")

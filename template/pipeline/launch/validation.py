@@ -5,6 +5,7 @@ The product of validation is a `JobConfig`, the only thing the pipeline graph is
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -14,12 +15,14 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from pipeline.config import DEAD_LETTER_SUFFIX, IoKind, JobConfig
 from pipeline.data.batches import RecordBatch, RowBatch
 from pipeline.data.decoders import decoder_for
-from pipeline.data.formats import AUTO, FORMATS, KEY_VALUES, format_of_name
+from pipeline.data.formats import AUTO, FORMATS, JSONL, KEY_VALUES, MESSAGE_FORMATS, format_of_name
+from pipeline.data.rows import MODEL_VERSION
 from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
 from pipeline.launch.environment import gpu_workers, is_local
 from pipeline.launch.file_checks import check_writable, first_batch, matching_files
 from pipeline.launch.options import MAX_BATCH_SIZE, BatchPredictionOptions, canonical_kind
-from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_table
+from pipeline.launch.pubsub_checks import check_subscription, check_topic, is_subscription, is_topic
+from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_messages, plan_for_table
 from pipeline.launch.table_checks import (
     TableInfo,
     check_output_dataset,
@@ -29,10 +32,10 @@ from pipeline.launch.table_checks import (
     is_table_spec,
     table_parts,
 )
-from pipeline.model.files import locate_model
 from pipeline.model.loading import LoadedModel, load_model, predict_checked
 from pipeline.model.runtime import import_tensorflow
 from pipeline.model.signatures import ModelSignature, read_signature
+from pipeline.model.versions import locate_served
 
 
 def _require(value: str | None, flag: str, what: str) -> str:
@@ -80,9 +83,29 @@ def _record_format(params, pattern: str, files: list) -> str:
     return named if named != KEY_VALUES or not files else format_of_name(files[0].path)
 
 
+def _message_format(params) -> str:
+    """What each message's body is: JSON unless --format says key_values or files."""
+    value = str(params.format or AUTO).strip().lower()
+    if value not in (AUTO, *MESSAGE_FORMATS):
+        raise LaunchError(f"--format={params.format}: a message is one of {', '.join(MESSAGE_FORMATS)} (auto: jsonl)")
+    return JSONL if value == AUTO else value
+
+
+def _source_kind(params) -> IoKind:
+    """--source, or what --input names: a subscription is read as a stream, anything else as files."""
+    if params.source:
+        return canonical_kind("source", params.source)
+    return IoKind.PUBSUB if is_subscription(params.input) else IoKind.TEXT
+
+
 def _check_input(params, project: str | None, local_runner: bool) -> _Input:
-    source = canonical_kind("source", params.source)
+    source = _source_kind(params)
     query = (params.query or "").strip() or None
+    if source is IoKind.PUBSUB:
+        if query:
+            raise LaunchError("--query applies only to source=bigquery; a Pub/Sub input is a subscription")
+        subscription = _require(params.input, "--input", "a subscription projects/<project>/subscriptions/<name>")
+        return _Input(source, check_subscription("--input", subscription), None, _message_format(params))
     if source is IoKind.TEXT:
         if query:
             raise LaunchError("--query applies only to source=bigquery; remove it or set --source=bigquery")
@@ -124,15 +147,36 @@ def _same_location(first: str, second: str, tables: bool, cloud: GoogleCloudOpti
     return first.rstrip("/") == second.rstrip("/")
 
 
+def _sink_kind(params, output: str, source: IoKind) -> IoKind:
+    """--sink, or what --output names: a topic is published to; a stream's table or files by their form."""
+    if params.sink:
+        return canonical_kind("sink", params.sink)
+    if is_topic(output):
+        return IoKind.PUBSUB
+    if source is IoKind.PUBSUB:
+        return IoKind.BIGQUERY if is_table_spec(output) and FileSystems.get_scheme(output) is None else IoKind.TEXT
+    return source
+
+
+def _dead_letter_kind(sink: IoKind, dead_letter: str) -> IoKind:
+    """Dead letters go where predictions go (a table, a topic), unless --dead_letter names a path."""
+    if sink is IoKind.PUBSUB and is_topic(dead_letter):
+        return IoKind.PUBSUB
+    if sink is IoKind.BIGQUERY and "/" not in dead_letter:
+        return IoKind.BIGQUERY
+    return IoKind.TEXT
+
+
 def _check_outputs(
-    params, sink: IoKind, output: str, cloud: GoogleCloudOptions, local_runner: bool
+    params, sink: IoKind, output: str, cloud: GoogleCloudOptions, local_runner: bool, streaming: bool
 ) -> tuple[str, IoKind]:
     """(dead-letter location, its kind), with every output location checked."""
     if sink is IoKind.BIGQUERY:
         check_table_spec("--output", output)
+    if sink is IoKind.PUBSUB and not streaming:
+        raise LaunchError("--sink=pubsub writes from a streaming job: read a subscription (--source=pubsub)")
     dead_letter = (params.dead_letter or "").strip() or output.rstrip("/") + DEAD_LETTER_SUFFIX
-    # A BigQuery sink sends dead letters to a table unless dead_letter names a path.
-    dead_letter_kind = IoKind.BIGQUERY if sink is IoKind.BIGQUERY and "/" not in dead_letter else IoKind.TEXT
+    dead_letter_kind = _dead_letter_kind(sink, dead_letter)
     if dead_letter_kind is IoKind.BIGQUERY:
         check_table_spec("--dead_letter", dead_letter)
     if _same_location(dead_letter, output, dead_letter_kind is IoKind.BIGQUERY and sink is IoKind.BIGQUERY, cloud):
@@ -140,18 +184,24 @@ def _check_outputs(
             f"--dead_letter={dead_letter}: is the same as --output, so one would overwrite the other; "
             f"leave it unset for {output.rstrip('/')}{DEAD_LETTER_SUFFIX}"
         )
-    if IoKind.BIGQUERY in (sink, dead_letter_kind) and not (cloud.temp_location or "").strip().startswith("gs://"):
+    loads_files = IoKind.BIGQUERY in (sink, dead_letter_kind) and not streaming  # a stream inserts rows
+    if loads_files and not (cloud.temp_location or "").strip().startswith("gs://"):
         raise LaunchError("--temp_location must be a gs:// folder to write BigQuery tables (load files go there)")
     for flag, location, kind in (("--output", output, sink), ("--dead_letter", dead_letter, dead_letter_kind)):
         if kind is IoKind.BIGQUERY:
             check_output_dataset(flag, location, cloud.project)
+        elif kind is IoKind.PUBSUB:
+            check_topic(flag, location)
         else:
             _check_text_location(flag, location, local_runner)
     return dead_letter, dead_letter_kind
 
 
-def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature, LoadedModel | None, float]:
-    """The model's signature, the model itself on a local run, and how long loading it took.
+def _load_signature(
+    model_path: str, local_runner: bool
+) -> tuple[ModelSignature, LoadedModel | None, float, int | None]:
+    """The model's signature, the model itself on a local run, how long loading it took, and the
+    version served (the highest of a versioned folder; None for a model that is not one).
 
     A local run loads the model here, and its workers (in this very process) reuse it. A remote
     launch reads only the signature, never the weights: the launcher VM need not copy and load a
@@ -159,22 +209,34 @@ def _load_signature(model_path: str, local_runner: bool) -> tuple[ModelSignature
     """
     _check_readable_by_workers("--model", model_path, local_runner)
     try:
-        location = locate_model(model_path)  # a wrong path is told without importing TensorFlow
+        location, version = locate_served(model_path)  # a wrong path is told without importing TensorFlow
         if not local_runner:
-            return read_signature(location), None, 0.0
+            return read_signature(location), None, 0.0, version
         import_tensorflow()  # not part of the model's load time
         started = time.perf_counter()
-        model = load_model(model_path, location)
-        return model.get_signature(), model, time.perf_counter() - started
+        model = load_model(location.path, location)
+        return model.get_signature(), model, time.perf_counter() - started, version
     except ModelError as error:
         raise LaunchError(str(error)) from None
     except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
         raise LaunchError(f"--model={model_path}: cannot load the model: {first_line(error)}") from None
 
 
-def _plan(checked: _Input, signature: ModelSignature, params) -> RecordPlan:
+def _plan(checked: _Input, signature: ModelSignature, params, versioned: bool) -> RecordPlan:
     key_field = str(params.key_field or "key").strip()
     included = tuple(name.strip() for name in str(params.included_fields or "").split(",") if name.strip())
+    if versioned and MODEL_VERSION in included:
+        raise LaunchError(f"--included_fields: {MODEL_VERSION} is the column of the model version; rename the field")
+    plan = _plan_by_source(checked, signature, key_field, included)
+    return dataclasses.replace(plan, rows=dataclasses.replace(plan.rows, versioned=versioned)) if versioned else plan
+
+
+def _plan_by_source(
+    checked: _Input, signature: ModelSignature, key_field: str, included: tuple[str, ...]
+) -> RecordPlan:
+    if checked.source is IoKind.PUBSUB:
+        assert checked.record_format is not None, "a message format is known once the input is checked"
+        return plan_for_messages(signature, checked.record_format, key_field, included)
     if checked.source is IoKind.TEXT:
         assert checked.record_format is not None, "a file input's format is known once it is checked"
         return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input")
@@ -217,10 +279,11 @@ def validate(options: PipelineOptions) -> JobConfig:
     local_runner = is_local(options)
     gpu_count = 0 if local_runner else gpu_workers(options)
     checked = _check_input(params, cloud.project, local_runner)
-    sink = canonical_kind("sink", params.sink) if params.sink else checked.source
-    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner)
-    signature, model, model_load_s = _load_signature(model_path, local_runner)
-    plan = _plan(checked, signature, params)
+    streaming = checked.source is IoKind.PUBSUB
+    sink = _sink_kind(params, output, checked.source)
+    dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner, streaming)
+    signature, model, model_load_s, model_version = _load_signature(model_path, local_runner)
+    plan = _plan(checked, signature, params, versioned=model_version is not None)
     if model is not None:
         _check_predicts(model, plan, checked, model_path)
     return JobConfig(
@@ -245,4 +308,21 @@ def validate(options: PipelineOptions) -> JobConfig:
         input_bytes=checked.size_bytes,
         input_files=checked.file_count,
         gpu_count=gpu_count,
+        model_version=model_version,
+        streaming=streaming,
+        max_batch_wait_s=_seconds(params.max_batch_wait_seconds, "--max_batch_wait_seconds", 0.0, 60.0),
+        window_s=int(_seconds(params.window_seconds, "--window_seconds", 1, 86_400, whole=True)),
+        model_poll_s=int(_seconds(params.model_poll_seconds, "--model_poll_seconds", 1, 86_400, whole=True)),
     )
+
+
+def _seconds(value, flag: str, least: float, most: float, whole: bool = False) -> float:
+    """A number of seconds from `least` to `most` (a whole number where `whole`), or a one-line error."""
+    kind = "a whole number of seconds" if whole else "a number of seconds"
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        raise LaunchError(f"{flag}={value}: must be {kind} from {least:g} to {most:g}") from None
+    if not least <= seconds <= most or (whole and not seconds.is_integer()):
+        raise LaunchError(f"{flag}={value}: must be {kind} from {least:g} to {most:g}")
+    return seconds

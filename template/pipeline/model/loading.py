@@ -154,8 +154,11 @@ def predict_checked(
     model: LoadedModel, features: dict[str, np.ndarray], names: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
     """The named outputs for a batch, refused unless each has one row per instance."""
-    count = len(next(iter(features.values())))
-    outputs = model.predict(features)
+    return checked_outputs(model.predict(features), len(next(iter(features.values()))), names)
+
+
+def checked_outputs(outputs: dict[str, np.ndarray], count: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named outputs of a call on `count` instances, refused unless each has one row per instance."""
     missing = [name for name in names if name not in outputs]
     if missing:
         raise OutputMismatch(f"the model returned no output {missing} (it returned {sorted(outputs)})")
@@ -187,6 +190,12 @@ def load_model(path: str, location: ModelLocation | None = None) -> LoadedModel:
         if path not in _LOADED:
             _LOADED[path] = _load_uncached(location or locate_model(path))
         return _LOADED[path]
+
+
+def forget_model(path: str) -> None:
+    """Lets a model that is no longer served go (a streaming job's earlier version): its memory with it."""
+    with _LOADING:
+        _LOADED.pop(path, None)
 
 
 _LOADERS = {

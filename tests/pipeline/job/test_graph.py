@@ -129,3 +129,21 @@ def test_records_the_model_scores_nan_become_dead_letters_not_predictions(tmp_pa
     assert all(row[f"pred{c}"] is not None for row in predictions for c in range(3))
     assert counts.reconciles and counts.records_read == 30
     assert counts.dead_letters_by_reason == {Reason.NON_FINITE_SCORE: 3}
+
+
+def test_a_batch_job_on_a_versioned_folder_scores_with_its_highest_version_and_says_so(tmp_path):
+    from tests.model_factories import sharpened_saved_model, sharpened_scores
+
+    for version in (1, 2):
+        sharpened_saved_model(tmp_path / "versions" / str(version), float(version))
+    images = np.random.default_rng(6).random((10, WIDTH), dtype=np.float32)
+    source = write_records(tmp_path / "in.txt", images)
+
+    config, counts = run_job(tmp_path, str(source), str(tmp_path / "versions"))
+
+    predictions = sorted(read_json_lines(tmp_path / "out" / "predictions-*.jsonl"), key=lambda row: row["key"])
+    assert config.model_version == 2 and counts.predictions == 10
+    assert {row["model_version"] for row in predictions} == {2}
+    np.testing.assert_allclose(
+        [[row[f"pred{c}"] for c in range(3)] for row in predictions], sharpened_scores(images, 2.0), atol=1e-5
+    )

@@ -33,7 +33,7 @@ def test_the_threads_of_a_cpu_worker_process_share_one_loaded_model(tiny_models)
     """Each DoFn thread holds its own handler (a copy of the pickled one); the model they load is one object."""
     path = str(tiny_models["saved_model_flat"])
     first, second = InstanceBatchModelHandler(path, ("scores",)), InstanceBatchModelHandler(path, ("scores",))
-    assert first.load_model() is second.load_model()
+    assert first.load_model().loaded is second.load_model().loaded
 
 
 def test_gpu_workers_ask_beam_for_one_model_copy_shared_by_their_processes():
@@ -55,8 +55,8 @@ def test_outputs_of_the_wrong_shape_or_missing_fail_each_record_alone(tiny_model
     handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
 
     class Broken:
-        def predict(self, features):
-            return {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
+        def predict_versioned(self, features):
+            return None, {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
 
     letters = list(handler.run_inference(batch_of(2), Broken()))
     assert [letter.payload for letter in letters] == [b"0:...", b"1:..."]

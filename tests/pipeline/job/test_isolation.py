@@ -40,7 +40,7 @@ class CountingModel:
         self.fits = fits
         self.calls: list[int] = []
 
-    def __call__(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:
         images = features["image"]
         self.calls.append(len(images))
         if self.fits is not None and len(images) > self.fits:
@@ -48,7 +48,7 @@ class CountingModel:
         bad = images[images >= BAD_VALUE]
         if bad.size:
             raise self.error(f"value {bad[0]:.0f} is out of range")
-        return {"scores": reference_scores(images).astype(np.float32)}
+        return {"scores": reference_scores(images).astype(np.float32)}, None
 
 
 def split_results(results: list) -> tuple[list[ScoredBatch], list[DeadLetter]]:
@@ -69,7 +69,7 @@ def failing_model(tmp_path_factory):
 
 
 def real_predict(model):
-    return lambda features: model.predict(features)
+    return lambda features: (model.predict(features), None)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

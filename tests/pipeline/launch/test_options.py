@@ -17,7 +17,7 @@ def test_source_and_sink_accept_the_seeds_aliases(value, kind):
 
 
 def test_unknown_kind_is_one_clear_line():
-    with pytest.raises(LaunchError, match=r"^--sink=parquet: must be one of text, bigquery \(or cs, bq\)$"):
+    with pytest.raises(LaunchError, match=r"^--sink=parquet: must be one of text, bigquery, pubsub \(or cs, bq\)$"):
         canonical_kind("sink", "parquet")
 
 

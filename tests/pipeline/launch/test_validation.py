@@ -136,7 +136,7 @@ def test_input_is_required_for_a_text_source():
 
 def test_an_unknown_source_is_refused():
     assert refusal("--source=kafka", "--output=out", "--model=model") == (
-        "--source=kafka: must be one of text, bigquery (or cs, bq)"
+        "--source=kafka: must be one of text, bigquery, pubsub (or cs, bq)"
     )
 
 
@@ -268,3 +268,68 @@ def test_a_bigquery_output_in_a_missing_dataset_is_refused(cloud_emulators, inpu
         f"--output=no_such_dataset.preds: dataset {cloud_emulators.project}:no_such_dataset does not exist; "
         "create it first"
     )
+
+
+# Streaming jobs: a subscription for input, outputs by what they name; Pub/Sub on its emulator.
+
+
+@pytest.fixture(scope="module")
+def stream(pubsub_emulator) -> dict[str, str]:
+    topic = pubsub_emulator.topic("validated-in")
+    output = pubsub_emulator.topic("validated-out")
+    pubsub_emulator.topic("validated-out_error_records")
+    return {"subscription": pubsub_emulator.subscription("validated-in-sub", topic), "topic": output}
+
+
+@pytest.mark.emulators
+def test_a_subscription_makes_a_streaming_job_writing_to_the_topic_it_names(stream, model):
+    config = validated(f"--input={stream['subscription']}", f"--output={stream['topic']}", f"--model={model}")
+    assert (config.source, config.sink, config.dead_letter_kind) == (IoKind.PUBSUB, IoKind.PUBSUB, IoKind.PUBSUB)
+    assert config.streaming and config.record_format == "jsonl"  # what auto means for messages
+    assert config.dead_letter == stream["topic"] + "_error_records"
+    assert (config.max_batch_wait_s, config.window_s, config.model_poll_s) == (0.5, 60, 60)
+
+
+@pytest.mark.emulators
+def test_a_streams_table_output_needs_no_temp_location_and_a_path_is_text(stream, model, cloud_emulators, tmp_path):
+    from google.cloud import bigquery
+
+    bigquery.Client().create_dataset("validated", exists_ok=True)
+    args = (f"--input={stream['subscription']}", f"--model={model}", f"--project={cloud_emulators.project}")
+    config = validated(*args, "--output=validated.predictions")
+    assert (config.sink, config.dead_letter_kind) == (IoKind.BIGQUERY, IoKind.BIGQUERY)
+    config = validated(*args, f"--output={tmp_path / 'p'}", "--window_seconds=10")
+    assert (config.sink, config.dead_letter_kind, config.window_s) == (IoKind.TEXT, IoKind.TEXT, 10)
+
+
+@pytest.mark.emulators
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--format=csv",), "--format=csv: a message is one of jsonl, key_values, files (auto: jsonl)"),
+        (("--query=SELECT 1",), "--query applies only to source=bigquery; a Pub/Sub input is a subscription"),
+        (("--max_batch_wait_seconds=soon",), "--max_batch_wait_seconds=soon: must be a number of seconds from 0"),
+        (("--window_seconds=1.5",), "--window_seconds=1.5: must be a whole number of seconds from 1 to 86400"),
+        (("--dead_letter=projects/test-project/topics/nowhere",), "--dead_letter=projects/test-project/topics/"),
+    ],
+)
+def test_a_stream_launch_mistake_is_one_line(stream, model, extra, expected):
+    args = (f"--input={stream['subscription']}", f"--output={stream['topic']}", f"--model={model}")
+    assert refusal(*args, *extra).startswith(expected)
+
+
+def test_a_topic_output_needs_a_streaming_job(inputs, model):
+    message = refusal(f"--input={inputs / 'part-*.txt'}", "--output=projects/p/topics/out", f"--model={model}")
+    assert message == "--sink=pubsub writes from a streaming job: read a subscription (--source=pubsub)"
+
+
+def test_a_versioned_model_folder_serves_its_highest_version_in_a_batch_job(inputs, tmp_path):
+    from tests.model_factories import sharpened_saved_model
+
+    for version in (1, 3):
+        sharpened_saved_model(tmp_path / "versions" / str(version), float(version))
+    args = (f"--input={inputs / 'part-*.txt'}", f"--output={tmp_path / 'p'}", f"--model={tmp_path / 'versions'}")
+    config = validated(*args)
+    assert config.model_version == 3 and config.rows.versioned
+    assert config.rows.schema()["fields"][-1] == {"name": "model_version", "type": "INTEGER", "mode": "NULLABLE"}
+    assert refusal(*args, "--included_fields=model_version").startswith("--included_fields: model_version")
