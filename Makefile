@@ -36,8 +36,9 @@ lint: $(DEV)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.cloudbuild cloudbuild.yaml
 	$(PY) scripts/template_metadata.py --check
 
+# Tests run in up to four processes (two on a 2-core machine), a test module's tests in one of them.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile
 
 bench: $(DEV)
 	$(PY) benchmarks/run.py

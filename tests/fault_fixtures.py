@@ -26,7 +26,7 @@ import pytest
 from tests.emulators import CloudEmulators, point_clients_at_emulators
 from tests.fault_proxy import FaultProxy, GrpcCutProxy, Rule
 
-_REPORT_KEY = pytest.StashKey[list[str]]()
+_REPORT_PROPERTY = "transient faults"
 _OUTCOME_KEY = pytest.StashKey[str]()
 BACKOFF_SCALE = 0.05  # client back-off sleeps run 20x faster: same retries, same schedule, shorter waits
 
@@ -133,7 +133,8 @@ def faulty_clouds(cloud_emulators: CloudEmulators, request: pytest.FixtureReques
     clouds = FaultyClouds(cloud_emulators, request.node.nodeid)
     yield clouds
     outcome = request.node.stash.get(_OUTCOME_KEY, "not run")
-    request.config.stash.setdefault(_REPORT_KEY, []).append(clouds.report_line(outcome))
+    # As a user property, the line reaches the run's summary from a pytest-xdist worker too.
+    request.node.user_properties.append((_REPORT_PROPERTY, clouds.report_line(outcome)))
     if clouds.used and clouds.injected == 0:
         pytest.fail("the proxies injected no fault: this test proved nothing", pytrace=False)
 
@@ -147,7 +148,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
-    lines = config.stash.get(_REPORT_KEY, [])
+    lines = list(
+        dict.fromkeys(
+            value
+            for reports in terminalreporter.stats.values()
+            for report in reports
+            for name, value in getattr(report, "user_properties", ())
+            if name == _REPORT_PROPERTY
+        )
+    )
     if lines:
         terminalreporter.section("transient faults injected (proxy requests faulted/seen)")
         for line in lines:
