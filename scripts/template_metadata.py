@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "template"))
 
-from pipeline.launch.options import BATCH, MODES, PARAMETERS, STREAMING, Parameter, parameters_for  # noqa: E402
+from pipeline.launch.parameters import BATCH, BY_NAME, MODES, PARAMETERS, STREAMING, Parameter, parameters_for  # noqa: E402
 
 METADATA_PATHS = {BATCH: ROOT / "metadata.json", STREAMING: ROOT / "metadata-streaming.json"}
 METADATA_PATH = METADATA_PATHS[BATCH]
@@ -25,11 +25,15 @@ TABLE_END = "<!-- parameters:end -->"
 
 TEMPLATE_NAMES = {BATCH: "Batch prediction with TensorFlow", STREAMING: "Streaming prediction with TensorFlow"}
 TEMPLATE_DESCRIPTIONS = {
-    BATCH: "Runs a TensorFlow model (SavedModel, .keras or TF1 checkpoint) over records key:v0,v1,... read from "
-    "text files or a BigQuery table, and writes predictions and dead letters to files or BigQuery.",
-    STREAMING: "Scores the messages of a Pub/Sub subscription with a TensorFlow model (SavedModel, .keras or TF1 "
-    "checkpoint, or the highest version of a versioned folder, switched without a restart) and writes "
-    "predictions and dead letters to a Pub/Sub topic, BigQuery or windowed files.",
+    BATCH: "Runs a TensorFlow model over records in Cloud Storage files (JSON Lines, CSV, TFRecord, whole files "
+    "such as images, or key:v0,v1,... lines; compressed or not) or a BigQuery table or query, feeding each "
+    "record's fields to the model's inputs by name, and writes the predictions to files or BigQuery. Takes TF2 "
+    "SavedModels (any signature), .keras files, TF1 checkpoints and versioned model folders; a record the "
+    "model cannot score goes to a dead-letter output with its reason, and the others are predicted.",
+    STREAMING: "Scores the messages of a Pub/Sub subscription as they arrive with a TensorFlow model (JSON, "
+    "key:v0,v1,... lines or raw bytes such as images) and writes each prediction to a Pub/Sub topic, a BigQuery "
+    "table or windowed files. Serves the highest version of a versioned model folder and switches to a new "
+    "version without a restart; a message the model cannot score goes to a dead-letter output with its reason.",
 }
 TEMPLATE_NAME = TEMPLATE_NAMES[BATCH]
 
@@ -42,6 +46,7 @@ def parameter_metadata(parameter: Parameter, mode: str = BATCH) -> dict:
         "helpText": parameter.help,
         "isOptional": not parameter.required,
         "paramType": parameter.param_type,
+        "groupName": parameter.group,
     }
     if parameter.regexes_for(mode):
         entry["regexes"] = list(parameter.regexes_for(mode))
@@ -52,7 +57,7 @@ def parameter_metadata(parameter: Parameter, mode: str = BATCH) -> dict:
         ]
     if parameter.parent_name:
         entry["parentName"] = parameter.parent_name
-        entry["parentTriggerValues"] = list(parameter.parent_trigger_values)
+        entry["parentTriggerValues"] = list(parameter.triggers_for(mode, BY_NAME.get(parameter.parent_name)))
     default = parameter.shown_default.get(mode, parameter.default)
     if default is not None:
         entry["defaultValue"] = str(default)

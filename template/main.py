@@ -38,7 +38,7 @@ from pipeline.launch.environment import (  # noqa: E402
     launch_mode,
     prepare_remote_launch,
 )
-from pipeline.launch.options import check_for_typos, help_text  # noqa: E402
+from pipeline.launch.options import check_flags, help_text  # noqa: E402
 from pipeline.launch.progress import LiveProgress  # noqa: E402
 from pipeline.launch.summary import format_summary  # noqa: E402
 from pipeline.launch.validation import validate  # noqa: E402
@@ -52,7 +52,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
         print(help_text("main.py"))
         return 0
     try:
-        check_for_typos(argv)
+        check_flags(argv)
         options = PipelineOptions(argv)
         mode = launch_mode(options)
         _configure_logging(mode)

@@ -282,3 +282,30 @@ def sharpened_scores(images: np.ndarray, factor: float) -> np.ndarray:
     logits = (images.reshape(len(images), -1).astype(np.float64) @ KERNEL + BIAS) * factor
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def multi_signature_saved_model(path: Path) -> Path:
+    """The flat tiny model with two signatures, as exported models often have: `serving_default`
+    (image -> scores) and `predict` (image -> logits), both fed `image` (None, WIDTH)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.kernel = tf.Variable(KERNEL)
+    module.bias = tf.Variable(BIAS)
+    spec = [tf.TensorSpec([None, WIDTH], tf.float32, name="image")]
+
+    @tf.function(input_signature=spec)
+    def serve(image):
+        return {"scores": tf.nn.softmax(tf.matmul(image, module.kernel) + module.bias)}
+
+    @tf.function(input_signature=spec)
+    def predict(image):
+        return {"logits": tf.matmul(image, module.kernel) + module.bias}
+
+    module.serve, module.predict = serve, predict
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve, "predict": predict})
+    return path
+
+
+def reference_logits(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float64) @ KERNEL + BIAS

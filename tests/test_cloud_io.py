@@ -443,3 +443,54 @@ def test_a_table_of_named_columns_feeds_a_model_by_name_to_text_and_to_bigquery(
     truth = {row["key"]: row["species"] for row in rows(bq, f"SELECT key, species FROM {DATASET}.penguins")}
     predicted = rows(bq, f"SELECT key, species FROM {DATASET}.penguin_predictions")
     assert sum(truth[row["key"]] == row["species"] for row in predicted) >= 0.9 * 333
+
+
+def test_vertex_ai_shape_in_bigquery_has_the_instance_columns_a_json_prediction_and_an_errors_struct(emu, bq, tmp_path):
+    """--output_shape=vertex to BigQuery: Vertex AI's predictions table (the instance's columns, then
+    `prediction`) and its errors table (`errors` a STRUCT of code and message)."""
+    from google.cloud import bigquery
+
+    source = tmp_path / "penguins.csv"
+    lines = (SAMPLES / "penguins/penguins.csv").read_text().splitlines()
+    source.write_text("\n".join([*lines[:11], "999,Dream,,17.0,190,3500,male,Adelie"]) + "\n")  # no bill length
+    names = ["key", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex", "species"]
+    kinds = ["INTEGER", "STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT", "STRING", "STRING"]
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        write_disposition="WRITE_TRUNCATE",
+        schema=[bigquery.SchemaField(name, kind) for name, kind in zip(names, kinds, strict=True)],
+    )
+    with open(source, "rb") as handle:
+        bq.load_table_from_file(handle, f"{DATASET}.penguins_ten", job_config=config).result()
+    launch(
+        emu,
+        "--source=bigquery",
+        f"--input={DATASET}.penguins_ten",
+        f"--model={SAMPLES / 'penguins/model'}",
+        "--sink=bigquery",
+        f"--output={DATASET}.vertex_predictions",
+        "--output_shape=vertex",
+    )
+    schema = bq.get_table(f"{emu.project}.{DATASET}.vertex_predictions").schema
+    assert [(field.name, field.field_type) for field in schema] == [
+        ("key", "INTEGER"),
+        ("bill_depth_mm", "FLOAT"),
+        ("bill_length_mm", "FLOAT"),
+        ("body_mass_g", "FLOAT"),
+        ("flipper_length_mm", "FLOAT"),
+        ("island", "STRING"),
+        ("sex", "STRING"),
+        ("prediction", "STRING"),
+    ]
+    predicted = rows(bq, f"SELECT key, bill_length_mm, prediction FROM {DATASET}.vertex_predictions ORDER BY key")
+    assert [row["key"] for row in predicted] == [int(line.split(",")[0]) for line in lines[1:11]]
+    assert predicted[0]["bill_length_mm"] == pytest.approx(39.1)
+    assert json.loads(predicted[0]["prediction"])["species"] == "Adelie"
+    (error,) = rows(
+        bq,
+        f"SELECT instance, errors.code AS code, errors.message AS message "
+        f"FROM {DATASET}.vertex_predictions_error_records",
+    )
+    assert json.loads(error["instance"])["key"] == 999
+    assert error["code"] == 3 and error["message"] == "missing_field: field 'bill_length_mm' is null (key=999)"

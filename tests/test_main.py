@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from main import run
-from pipeline.launch.options import PARAMETERS
+from pipeline.launch.parameters import PARAMETERS
 from tests.conftest import ROOT, SAMPLE_IMAGES, SAMPLE_MODEL
 
 MAIN = ROOT / "template" / "main.py"
@@ -40,7 +40,10 @@ def replace(args: list[str], **changes: str | None) -> list[str]:
         ({"source": "bq", "input": "not a table"}, "error: --input=not a table: not a BigQuery table"),
         ({"sink": "bigquery", "output": "gs://b/x"}, "error: --output=gs://b/x: not a BigQuery table"),
         ({"sink": "bq", "output": "ds.predict"}, "error: --temp_location must be a gs:// folder"),
-        ({"batchsize": "5"}, "error: unknown parameter --batchsize; did you mean --batch_size?"),
+        (
+            {"batchsize": "5"},
+            "error: unknown parameter --batchsize: neither the template nor Beam has it; did you mean --batch_size?",
+        ),
         ({"output": "proj:mnist.predict"}, "error: --output=proj:mnist.predict: looks like a BigQuery table"),
         ({"dead_letter": "proj:mnist.errors"}, "error: --dead_letter=proj:mnist.errors: looks like a BigQuery table"),
     ],

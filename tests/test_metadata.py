@@ -10,7 +10,8 @@ import re
 import jsonschema
 import pytest
 
-from pipeline.launch.options import BATCH, PARAMETERS, STREAMING, BatchPredictionOptions, parameters_for
+from pipeline.launch.options import BatchPredictionOptions
+from pipeline.launch.parameters import BATCH, PARAMETERS, STREAMING, parameters_for
 from scripts import template_metadata
 from tests.conftest import ROOT
 
@@ -73,8 +74,10 @@ def test_metadata_options_and_readme_name_the_same_parameters():
     assert set(BY_NAME) | set(STREAMING_BY_NAME) == names
     assert set(BY_NAME) == {parameter.name for parameter in parameters_for(BATCH)}
     assert set(STREAMING_BY_NAME) == {parameter.name for parameter in parameters_for(STREAMING)}
-    assert {"query"} == names - set(STREAMING_BY_NAME)  # a table query is batch-only
-    assert {"max_batch_wait_seconds", "window_seconds", "model_poll_seconds"} == names - set(BY_NAME)
+    assert {"query", "input_files", "input_table"} == names - set(STREAMING_BY_NAME)  # a stream reads messages
+    assert {"max_batch_wait_seconds", "window_seconds", "model_poll_seconds", "input_subscription", "output_topic"} == (
+        names - set(BY_NAME)
+    )
     assert option_names() == names
     assert readme_table_names() == names
 
@@ -97,7 +100,7 @@ def test_required_defaults_and_conditions_follow_the_options(mode):
         if "parentName" in entry:
             parent = by_name[entry["parentName"]]
             assert set(entry["parentTriggerValues"]) & {option["value"] for option in parent["enumOptions"]}
-    assert {entry["name"] for entry in SPECS[mode]["parameters"] if not entry["isOptional"]} == {"output", "model"}
+    assert {entry["name"] for entry in SPECS[mode]["parameters"] if not entry["isOptional"]} == {"model"}
 
 
 STREAMING_ACCEPTED = {

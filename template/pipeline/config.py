@@ -56,3 +56,4 @@ class JobConfig:
     max_batch_wait_s: float = 0.5  # streaming: how long a record may wait for its batch to fill
     window_s: int = 60  # streaming: the windows of text outputs
     model_poll_s: int = 60  # streaming: how often workers look for a higher model version
+    signature_name: str = "serving_default"  # the SavedModel signature called

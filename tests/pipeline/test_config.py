@@ -10,7 +10,9 @@ import pytest
 
 from pipeline.config import IoKind
 from pipeline.errors import LaunchError
-from pipeline.launch.options import BATCH, KIND_PATTERN, KINDS, PARAMETERS, STREAMING, canonical_kind
+from pipeline.launch.options import canonical_kind
+from pipeline.launch.parameters import BATCH, PARAMETERS, STREAMING
+from pipeline.launch.parameters.base import KIND_PATTERN, KINDS
 from tests.conftest import ROOT
 
 

@@ -14,10 +14,17 @@ TESTS = ROOT / "tests" / "pipeline"
 MAX_LINES = 400
 # Lowest first: a module may import from its own layer and those below it, never above.
 LAYERS = ("errors", "compat", "model", "data", "reading", "config", "job", "launch", "evaluate")
+PARAMETER_TABLE = (
+    "a table of Parameter values; checked by tests/pipeline/launch/test_parameters.py and tests/test_metadata.py"
+)
 # Modules without logic of their own to test, and why.
 NO_TEST_NEEDED = {
     "job/tags.py": "names of tagged outputs, constants only",
     "data/decoders/base.py": "the Decoded type and the Decoder protocol; exercised by every decoder's test",
+    "launch/parameters/input.py": PARAMETER_TABLE,
+    "launch/parameters/model.py": PARAMETER_TABLE,
+    "launch/parameters/output.py": PARAMETER_TABLE,
+    "launch/parameters/advanced.py": PARAMETER_TABLE,
 }
 
 

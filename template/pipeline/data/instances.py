@@ -42,10 +42,12 @@ class Feeding:
     key_kind: str  # KEY_INT / KEY_STR: the record's field; KEY_POSITION: its position; or KEY_STR_OR_POSITION
     key_input: TensorSpec | None = None  # the signature input named key_field, fed the keys
     included_fields: tuple[str, ...] = ()
+    array_fields: tuple[str, ...] = ()  # Vertex AI's array instances: these fields, in order, fill the one input
 
     @property
     def field_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.inputs)
+        """The record fields that feed the model."""
+        return self.array_fields or tuple(spec.name for spec in self.inputs)
 
 
 def _excerpt(value: Any) -> str:
@@ -206,13 +208,22 @@ class InstanceBuilder:
         self._groups: dict[tuple[Any, ...], list[tuple[int, Any, dict[str, np.ndarray], dict[str, Any] | None]]] = {}
         self.rejections: list[tuple[int, Rejection]] = []
 
-    def add(self, position: int, fields: dict[str, Any]) -> None:
-        """Adds the record at `position` of the source batch, or its rejection."""
+    def add(self, position: int, fields: dict[str, Any], as_instance: bool = False) -> None:
+        """Adds the record at `position` of the source batch, or its rejection. `as_instance`: the
+        fields are the inputs already (a JSON array for a one-input model), not a record's fields."""
         feeding = self._feeding
         key = record_key(feeding, self._source, position, fields)
         if isinstance(key, Rejection):
             self.rejections.append((position, key))
             return
+        included = {name: fields.get(name) for name in feeding.included_fields} if feeding.included_fields else None
+        if feeding.array_fields and not as_instance:
+            missing = next((name for name in feeding.array_fields if fields.get(name) is None), None)
+            if missing is not None:
+                what = f"no field '{missing}'" if missing not in fields else f"field '{missing}' is null"
+                self.rejections.append((position, Rejection(Reason.MISSING_FIELD, what)))  # as for named inputs
+                return
+            fields = {feeding.inputs[0].name: [fields[name] for name in feeding.array_fields]}
         values: dict[str, np.ndarray] = {}
         for spec in feeding.inputs:
             if spec.name not in fields:
@@ -223,7 +234,6 @@ class InstanceBuilder:
                 self.rejections.append((position, converted))
                 return
             values[spec.name] = converted
-        included = {name: fields.get(name) for name in feeding.included_fields} if feeding.included_fields else None
         shapes = tuple(array.shape for array in values.values())
         self._groups.setdefault(shapes, []).append((position, key, values, included))
 

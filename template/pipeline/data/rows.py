@@ -7,8 +7,10 @@ BigQuery schema that holds them, derived from the serving signature at launch.
   scalar per instance, an array for a vector (BigQuery REPEATED), and JSON text for anything of
   rank 2 or more. tf.string outputs are text; one whose name ends in `_bytes` (the TF Serving /
   Vertex AI convention for binary values) is base64 (BigQuery BYTES).
-* Fields listed in `included_fields` are copied from the input record (Vertex AI's included
-  fields), so predictions join back to their rows.
+* Fields listed in `included_fields` are copied from the input record to the row, so predictions
+  join back to their rows (not Vertex AI's includedFields, which choose what feeds the model).
+* `shape=VERTEX` lays rows out as Vertex AI batch prediction does (see vertex_rows); the version and
+  the included fields are added the same way.
 
 An instance whose float outputs are NaN or infinite, or whose text output is not UTF-8, becomes
 a dead letter instead of a row: BigQuery would refuse such a row and fail the whole load.
@@ -28,10 +30,12 @@ import orjson
 
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
-from pipeline.data.instances import KEY_INT
+from pipeline.data.instances import KEY_INT, KEY_POSITION
+from pipeline.data.vertex_rows import vertex_rows, vertex_schema
 from pipeline.model.signatures import TensorSpec
 
 MODEL_VERSION = "model_version"
+ROWS, VERTEX = "rows", "vertex"  # output shapes
 _BQ_TYPES = {"f": "FLOAT", "i": "INTEGER", "u": "INTEGER", "b": "BOOLEAN"}
 
 
@@ -92,6 +96,9 @@ class RowLayout:
     key_kind: str = KEY_INT
     included: tuple[tuple[str, str], ...] = ()  # (field, BigQuery type)
     versioned: bool = False  # a versioned model folder: each row says which version scored it
+    shape: str = ROWS  # or VERTEX: Vertex AI batch prediction's instance/key and prediction
+    inputs: tuple[TensorSpec, ...] = ()  # what the instances feed (Vertex AI's shape writes the instance)
+    array_input: str | None = None  # the one input an array instance fills (Vertex AI's instanceType=array)
 
     @property
     def classes(self) -> int | None:
@@ -99,6 +106,11 @@ class RowLayout:
 
     def schema(self) -> dict[str, Any]:
         """The BigQuery schema of the prediction table."""
+        if self.shape == VERTEX:
+            keyed = self.key_kind != KEY_POSITION
+            vertex_key_type = ("INTEGER" if self.key_kind == KEY_INT else "STRING") if keyed else None
+            fields = vertex_schema(self.inputs, vertex_key_type, self.array_input)["fields"]
+            return {"fields": fields + self._added_fields()}
         key_type = "INTEGER" if self.key_kind == KEY_INT else "STRING"
         fields = [{"name": self.key_field, "type": key_type, "mode": "REQUIRED"}]
         classes = self.classes
@@ -110,10 +122,12 @@ class RowLayout:
             fields += [{"name": name, "type": "FLOAT", "mode": "REQUIRED"} for name in class_columns(classes)]
         else:
             fields += [_output_field(spec) for spec in self.outputs]
-        if self.versioned:
-            fields.append({"name": MODEL_VERSION, "type": "INTEGER", "mode": "NULLABLE"})
-        fields += [{"name": name, "type": bq_type, "mode": "NULLABLE"} for name, bq_type in self.included]
-        return {"fields": fields}
+        return {"fields": fields + self._added_fields()}
+
+    def _added_fields(self) -> list[dict[str, Any]]:
+        """The columns after the predictions: the model version, then the included fields."""
+        fields = [{"name": MODEL_VERSION, "type": "INTEGER", "mode": "NULLABLE"}] if self.versioned else []
+        return fields + [{"name": name, "type": bq_type, "mode": "NULLABLE"} for name, bq_type in self.included]
 
     def split(self, scored: ScoredBatch) -> tuple[ScoredBatch | None, list[DeadLetter]]:
         """The instances that make rows, and a dead letter for each that cannot (non-finite or undecodable outputs)."""
@@ -144,12 +158,15 @@ class RowLayout:
         ]
         return (scored.select(~bad) if not bad.all() else None), letters
 
-    def rows(self, scored: ScoredBatch) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+    def rows(self, scored: ScoredBatch, as_table: bool = False) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
         """One row per instance; an instance whose included field does not fit its column is a dead letter."""
         instances = scored.instances
         keys = instances.keys.tolist()
         classes = self.classes
-        if classes is not None:
+        if self.shape == VERTEX:
+            keyed = self.key_kind != KEY_POSITION
+            rows = vertex_rows(scored, self.outputs, keyed, self.array_input, as_table, self.inputs)
+        elif classes is not None:
             rows = _classifier_rows(self.key_field, keys, scored.outputs[self.outputs[0].name], classes)
         else:
             columns = {spec.name: _output_values(spec, scored.outputs[spec.name]) for spec in self.outputs}

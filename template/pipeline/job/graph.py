@@ -9,6 +9,7 @@ from pipeline.config import IoKind, JobConfig
 from pipeline.data.decoders import decoder_for
 from pipeline.data.formats import FILES
 from pipeline.data.instances import KEY_POSITION
+from pipeline.data.rows import VERTEX
 from pipeline.job.decode import DecodeRecords
 from pipeline.job.inference import InstanceBatchModelHandler, Predict
 from pipeline.job.sinks import (
@@ -61,11 +62,12 @@ def _prediction_sink(config: JobConfig) -> beam.PTransform:
 
 
 def _dead_letter_sink(config: JobConfig) -> beam.PTransform:
+    vertex = config.rows.shape == VERTEX
     if config.dead_letter_kind is IoKind.PUBSUB:
-        return WriteDeadLettersPubSub(config.dead_letter)
+        return WriteDeadLettersPubSub(config.dead_letter, vertex)
     if config.dead_letter_kind is IoKind.BIGQUERY:
-        return WriteDeadLettersBigQuery(config.dead_letter, config.project, config.streaming)
-    return WriteDeadLettersText(config.dead_letter, _window_s(config))
+        return WriteDeadLettersBigQuery(config.dead_letter, config.project, config.streaming, vertex)
+    return WriteDeadLettersText(config.dead_letter, _window_s(config), vertex)
 
 
 def _spreads_records(config: JobConfig, remote: bool) -> bool:
@@ -89,6 +91,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
         shared_on_worker=config.gpu_count > 0,
         signature=config.signature,
         poll_s=config.model_poll_s if config.streaming and config.model_version is not None else None,
+        signature_name=config.signature_name,
     )
     batches, damaged = pipeline | "Read" >> _source(config, remote)
     decoder = decoder_for(config.decoding, config.feeding)

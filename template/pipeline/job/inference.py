@@ -22,6 +22,7 @@ from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.job.isolation import Scorer
 from pipeline.job.tags import DEAD_LETTERS
+from pipeline.model.files import DEFAULT_SIGNATURE
 from pipeline.model.loading import checked_outputs, load_model
 from pipeline.model.runtime import require_gpu
 from pipeline.model.signatures import ModelSignature
@@ -49,6 +50,7 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         shared_on_worker: bool = False,
         signature: ModelSignature | None = None,
         poll_s: float | None = None,
+        signature_name: str = DEFAULT_SIGNATURE,
     ):
         super().__init__()
         self._model_path = model_path
@@ -56,13 +58,14 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         self._shared_on_worker = shared_on_worker
         self._signature = signature
         self._poll_s = poll_s
+        self._signature_name = signature_name
 
     def load_model(self) -> ServedModel:
         if self._shared_on_worker:
             require_gpu(self._model_path)
-        location, _ = locate_served(self._model_path)
+        location, _ = locate_served(self._model_path, self._signature_name)
         signature = self._signature or load_model(location.path, location).get_signature()
-        return serve(self._model_path, signature, self._poll_s)
+        return serve(self._model_path, signature, self._poll_s, self._signature_name)
 
     def run_inference(  # type: ignore[override]  # batching skipped: Beam passes each element whole
         self, batch: InstanceBatch, model: ServedModel, inference_args: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import apache_beam as beam
+import orjson
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
@@ -19,6 +20,8 @@ from pipeline.config import TEXT_SUFFIX
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.data.rows import RowLayout, json_lines
+from pipeline.data.vertex_rows import DEAD_LETTER_SCHEMA as VERTEX_DEAD_LETTER_SCHEMA
+from pipeline.data.vertex_rows import vertex_dead_letter
 from pipeline.job import metrics, progress
 from pipeline.job.tags import DEAD_LETTERS
 
@@ -48,7 +51,7 @@ class _FormatRowsFn(beam.DoFn):
 
     def process(self, scored: ScoredBatch):
         kept, letters = self._layout.split(scored)
-        rows, more_letters = self._layout.rows(kept) if kept is not None else ([], [])
+        rows, more_letters = self._layout.rows(kept, as_table=not self._as_json_lines) if kept else ([], [])
         for letter in letters + more_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter)
         if not rows:
@@ -80,8 +83,11 @@ class FormatRows(beam.PTransform):
 
 
 class _CountDeadLettersFn(beam.DoFn):
-    def __init__(self, as_json_lines: bool):
+    """Counts each dead letter (and by reason), and formats it: Google's error-record row, or Vertex AI's."""
+
+    def __init__(self, as_json_lines: bool, vertex: bool = False):
         self._as_json_lines = as_json_lines
+        self._vertex = vertex
         self._total = metrics.counter(metrics.DEAD_LETTERS)
         self._by_reason: dict = {}
 
@@ -93,7 +99,11 @@ class _CountDeadLettersFn(beam.DoFn):
             reason_counter = metrics.counter(metrics.DEAD_LETTER_REASON_PREFIX + dead_letter.reason)
             self._by_reason[dead_letter.reason] = reason_counter
         reason_counter.inc()
-        yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
+        if self._vertex:
+            row = vertex_dead_letter(dead_letter, as_table=not self._as_json_lines)
+            yield orjson.dumps(row).decode("utf-8") if self._as_json_lines else row
+        else:
+            yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
 
 
 class _WriteLines(beam.PTransform):
@@ -133,15 +143,16 @@ class WritePredictionsText(beam.PTransform):
 class WriteDeadLettersText(beam.PTransform):
     """Dead letters as JSON lines in files under `prefix` (per window in a streaming job)."""
 
-    def __init__(self, prefix: str, window_s: int | None = None):
+    def __init__(self, prefix: str, window_s: int | None = None, vertex: bool = False):
         super().__init__()
         self._prefix = prefix
         self._window_s = window_s
+        self._vertex = vertex
 
     def expand(self, dead_letters):
         return (
             dead_letters
-            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True))
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True, vertex=self._vertex))
             | "Write lines" >> _WriteLines(self._prefix, self._window_s)
         )
 
@@ -185,17 +196,19 @@ class WritePredictionsBigQuery(beam.PTransform):
 class WriteDeadLettersBigQuery(beam.PTransform):
     """Dead letters into `<output>_error_records`: Google's error-record fields plus origin, reason."""
 
-    def __init__(self, table: str, project: str | None = None, streaming: bool = False):
+    def __init__(self, table: str, project: str | None = None, streaming: bool = False, vertex: bool = False):
         super().__init__()
         self._table = table
         self._project = project
         self._streaming = streaming
+        self._vertex = vertex
 
     def expand(self, dead_letters):
+        schema = VERTEX_DEAD_LETTER_SCHEMA if self._vertex else DEAD_LETTER_SCHEMA
         return (
             dead_letters
-            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False))
-            | "Write table" >> _write_table(self._table, DEAD_LETTER_SCHEMA, self._project, self._streaming)
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False, vertex=self._vertex))
+            | "Write table" >> _write_table(self._table, schema, self._project, self._streaming)
         )
 
 
@@ -220,14 +233,15 @@ class WritePredictionsPubSub(beam.PTransform):
 class WriteDeadLettersPubSub(beam.PTransform):
     """Dead letters to a Pub/Sub topic, one message each: the dead-letter row as JSON."""
 
-    def __init__(self, topic: str):
+    def __init__(self, topic: str, vertex: bool = False):
         super().__init__()
         self._topic = topic
+        self._vertex = vertex
 
     def expand(self, dead_letters):
         return (
             dead_letters
-            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True))
+            | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=True, vertex=self._vertex))
             | "One message per row" >> beam.FlatMap(_messages)
             | "Publish" >> beam.io.WriteToPubSub(self._topic)
         )

@@ -4,10 +4,13 @@ keyed, and which rows come out. Every mismatch between records and model is one 
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipeline.data.formats import FILES, TFRECORD
 from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
-from pipeline.data.rows import RowLayout
+from pipeline.data.rows import VERTEX, RowLayout
 from pipeline.errors import ModelError
+from pipeline.launch.instance_options import ARRAY, AS_NAMED, InstanceOptions
 from pipeline.model.signatures import ModelSignature, TensorSpec
 
 
@@ -95,23 +98,41 @@ def key_kind_of(value: object) -> str:
     return KEY_STR
 
 
-def row_layout(signature: ModelSignature, feeding: Feeding, included_types: dict[str, str]) -> RowLayout:
-    """Rows hold the key, every output (the model's echo of the key aside) and the included fields."""
+def row_layout(
+    signature: ModelSignature, feeding: Feeding, included_types: dict[str, str], options: InstanceOptions = AS_NAMED
+) -> RowLayout:
+    """Rows hold the key, every output (the model's echo of the key aside) and the included fields, laid
+    out as the template does or as Vertex AI does (`options.output_shape`)."""
     outputs = tuple(spec for spec in signature.outputs if spec.name != feeding.key_field)
     if not outputs:
         raise ModelError(f"--model={signature.path}: the model has no output besides '{feeding.key_field}'")
     included = tuple((name, included_types.get(name, "STRING")) for name in feeding.included_fields)
     plan = RowLayout(outputs, feeding.key_field, feeding.key_kind, included)
-    seen: set[str] = set()
-    clashes = []
-    for field in plan.schema()["fields"]:  # BigQuery column names ignore case
-        name = field["name"].lower()
-        if name in seen:
-            clashes.append(field["name"])
-        seen.add(name)
+    if options.output_shape == VERTEX:
+        array_input = feeding.inputs[0].name if options.instance_type == ARRAY else None
+        plan = dataclasses.replace(plan, shape=VERTEX, inputs=feeding.inputs, array_input=array_input)
+    clashes = column_clashes(plan)
+    if clashes and set(clashes) & set(options.excluded):
+        raise ModelError(
+            f"--excluded_fields: {', '.join(clashes)} would be copied to the output (records without a key field "
+            "get their excluded fields back, as in Vertex AI) over a column of the same name; key the records "
+            "(--key_field) or use --output_shape=vertex"
+        )
     if clashes:
         raise ModelError(
             f"--included_fields: {', '.join(clashes)} would overwrite the key or a prediction column; "
             "rename the field or leave it out"
         )
     return plan
+
+
+def column_clashes(layout: RowLayout) -> list[str]:
+    """Columns of the layout's schema named twice (BigQuery column names ignore case)."""
+    seen: set[str] = set()
+    clashes = []
+    for field in layout.schema()["fields"]:
+        name = field["name"].lower()
+        if name in seen:
+            clashes.append(field["name"])
+        seen.add(name)
+    return clashes

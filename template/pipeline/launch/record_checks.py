@@ -26,6 +26,7 @@ from pipeline.launch.feeding import (
     row_layout,
 )
 from pipeline.launch.file_checks import first_record_width
+from pipeline.launch.instance_options import AS_NAMED, InstanceOptions, refuse_for, shape_feeding
 from pipeline.launch.table_checks import TableInfo
 from pipeline.model.signatures import ModelSignature
 
@@ -91,27 +92,32 @@ def plan_for_files(
     key_field: str,
     included: tuple[str, ...],
     input_flag: str,
+    options: InstanceOptions = AS_NAMED,
 ) -> RecordPlan:
     """How files of `record_format` feed the model, from its signature and the first records."""
     try:
         if record_format in (KEY_VALUES, FILES) and included:
             raise ModelError(f"--included_fields: {record_format} records have no fields to include")
+        if record_format in (KEY_VALUES, FILES, TFRECORD):
+            refuse_for(options, f"{record_format} records")
         if record_format == KEY_VALUES:
             feeding = key_values_feeding(signature, key_field)
             _check_width(signature, feeding, first_record_width(first), input_flag)
-            return RecordPlan(KEY_VALUES, feeding, row_layout(signature, feeding, {}))
+            return RecordPlan(KEY_VALUES, feeding, row_layout(signature, feeding, {}, options))
         if record_format == FILES:
             feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
-            return RecordPlan(FILES, feeding, row_layout(signature, feeding, {}))
+            return RecordPlan(FILES, feeding, row_layout(signature, feeding, {}, options))
         fields = _first_fields(record_format, first, (key_field, *included)) or {}
         key_kind = key_kind_of(fields.get(key_field))
-        types = {name: included_type(fields.get(name)) for name in included}
         if record_format == TFRECORD:
             feeding = bytes_feeding(signature, TFRECORD, key_field, key_kind, included)
         else:
-            feeding = named_feeding(signature, key_field, key_kind, included)
+            header = header_columns(first.header) if first is not None and record_format == CSV else None
+            record_fields = header if header is not None else (list(fields) if fields else None)
+            named = named_feeding(signature, key_field, key_kind, included)
+            feeding = shape_feeding(named, options, signature, record_fields, ordered=header is not None)
             if fields and first is not None and record_format == CSV:
-                header = header_columns(first.header) or []
+                header = header or []
                 check_fields(feeding, header, f"{input_flag}={first.origin}: the header")
                 absent = [name for name in included if name not in header]
                 if absent:
@@ -120,7 +126,8 @@ def plan_for_files(
                     )
             elif fields and first is not None:
                 check_fields(feeding, list(fields), f"{input_flag}={first.origin}: the first record")
-        plan = RecordPlan(record_format, feeding, row_layout(signature, feeding, types))
+        types = {name: included_type(fields.get(name)) for name in feeding.included_fields}
+        plan = RecordPlan(record_format, feeding, row_layout(signature, feeding, types, options))
     except ModelError as error:
         raise LaunchError(str(error)) from None
     _check_first_records(plan.feeding, record_format, first, input_flag)
@@ -140,7 +147,12 @@ def _seed_table(table: TableInfo, key_field: str) -> bool:
 
 
 def plan_for_table(
-    signature: ModelSignature, table: TableInfo, key_field: str, included: tuple[str, ...], what: str
+    signature: ModelSignature,
+    table: TableInfo,
+    key_field: str,
+    included: tuple[str, ...],
+    what: str,
+    options: InstanceOptions = AS_NAMED,
 ) -> RecordPlan:
     """How table rows feed the model: the 2017 sample's key and image columns as its lines, or
     every input from the column of its name."""
@@ -149,7 +161,7 @@ def plan_for_table(
         if missing_included:
             raise ModelError(f"--included_fields: {what} has no column {', '.join(missing_included)}")
         types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in included}
-        if _seed_table(table, key_field):
+        if _seed_table(table, key_field) and not options.given:
             try:
                 feeding = key_values_feeding(signature, key_field)
             except ModelError:
@@ -159,7 +171,7 @@ def plan_for_table(
                 plan = RecordPlan(
                     BIGQUERY_KEY_VALUES,
                     feeding,
-                    row_layout(signature, feeding, types),
+                    row_layout(signature, feeding, types, options),
                     tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
                 )
                 line = row_to_line(table.first_row, key_field) if table.first_row else None
@@ -176,13 +188,16 @@ def plan_for_table(
             raise ModelError(
                 f"{what}: key column '{key_field}' is {table.columns[key_field]}; it must be INTEGER or STRING"
             )
-        feeding = named_feeding(signature, key_field, key_kind, included)
+        feeding = shape_feeding(
+            named_feeding(signature, key_field, key_kind, included), options, signature, list(table.columns)
+        )
         check_fields(feeding, list(table.columns), what)
+        types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in feeding.included_fields}
         plan = RecordPlan(
             BIGQUERY_ROWS,
             feeding,
-            row_layout(signature, feeding, types),
-            tuple(dict.fromkeys((key_field, *feeding.field_names, *included))),
+            row_layout(signature, feeding, types, options),
+            tuple(dict.fromkeys((key_field, *feeding.field_names, *feeding.included_fields))),
         )
     except ModelError as error:
         raise LaunchError(str(error)) from None
@@ -192,7 +207,11 @@ def plan_for_table(
 
 
 def plan_for_messages(
-    signature: ModelSignature, record_format: str, key_field: str, included: tuple[str, ...]
+    signature: ModelSignature,
+    record_format: str,
+    key_field: str,
+    included: tuple[str, ...],
+    options: InstanceOptions = AS_NAMED,
 ) -> RecordPlan:
     """How Pub/Sub messages feed the model: no record can be read at launch (a pull would take it from
     the job), so keying follows the format alone. A key_values line keeps its integer key; a JSON
@@ -201,12 +220,16 @@ def plan_for_messages(
     try:
         if record_format in (KEY_VALUES, FILES) and included:
             raise ModelError(f"--included_fields: {record_format} messages have no fields to include")
+        if record_format in (KEY_VALUES, FILES):
+            refuse_for(options, f"{record_format} messages")
         if record_format == KEY_VALUES:
             feeding = key_values_feeding(signature, key_field)
         elif record_format == FILES:
             feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
         else:
-            feeding = named_feeding(signature, key_field, KEY_STR_OR_POSITION, included)
-        return RecordPlan(record_format, feeding, row_layout(signature, feeding, {}))
+            feeding = shape_feeding(
+                named_feeding(signature, key_field, KEY_STR_OR_POSITION, included), options, signature, None
+            )
+        return RecordPlan(record_format, feeding, row_layout(signature, feeding, {}, options))
     except ModelError as error:
         raise LaunchError(str(error)) from None

@@ -20,7 +20,10 @@ from pipeline.data.rows import MODEL_VERSION
 from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
 from pipeline.launch.environment import gpu_workers, is_local
 from pipeline.launch.file_checks import check_writable, first_batch, matching_files
-from pipeline.launch.options import MAX_BATCH_SIZE, BatchPredictionOptions, canonical_kind
+from pipeline.launch.instance_options import instance_options
+from pipeline.launch.options import BatchPredictionOptions, canonical_kind
+from pipeline.launch.parameters.base import MAX_BATCH_SIZE
+from pipeline.launch.pickers import fold_pickers
 from pipeline.launch.pubsub_checks import check_subscription, check_topic, is_subscription, is_topic
 from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_messages, plan_for_table
 from pipeline.launch.table_checks import (
@@ -32,6 +35,7 @@ from pipeline.launch.table_checks import (
     is_table_spec,
     table_parts,
 )
+from pipeline.model.files import DEFAULT_SIGNATURE
 from pipeline.model.loading import LoadedModel, load_model, predict_checked
 from pipeline.model.runtime import import_tensorflow
 from pipeline.model.signatures import ModelSignature, read_signature
@@ -104,12 +108,20 @@ def _check_input(params, project: str | None, local_runner: bool) -> _Input:
     if source is IoKind.PUBSUB:
         if query:
             raise LaunchError("--query applies only to source=bigquery; a Pub/Sub input is a subscription")
-        subscription = _require(params.input, "--input", "a subscription projects/<project>/subscriptions/<name>")
+        subscription = _require(
+            params.input,
+            "--input",
+            "a subscription projects/<project>/subscriptions/<name> (in the Console form: input_subscription)",
+        )
         return _Input(source, check_subscription("--input", subscription), None, _message_format(params))
     if source is IoKind.TEXT:
         if query:
             raise LaunchError("--query applies only to source=bigquery; remove it or set --source=bigquery")
-        pattern = _require(params.input, "--input", "a file pattern such as gs://bucket/images*.txt.gz")
+        pattern = _require(
+            params.input,
+            "--input",
+            "a file pattern such as gs://bucket/images*.txt.gz (in the Console form: input_files)",
+        )
         _check_readable_by_workers("--input", pattern, local_runner)
         files = matching_files(pattern)
         record_format = _record_format(params, pattern, files)
@@ -122,7 +134,9 @@ def _check_input(params, project: str | None, local_runner: bool) -> _Input:
         if params.input:
             raise LaunchError("--input and --query are both set; give one of them for source=bigquery")
         return _Input(source, None, query, table=describe_query(query, project))
-    table = check_table_spec("--input", _require(params.input, "--input", "a table project:dataset.table"))
+    table = check_table_spec(
+        "--input", _require(params.input, "--input", "a table project:dataset.table (in the Console form: input_table)")
+    )
     return _Input(source, table, None, table=describe_table(table, project))
 
 
@@ -198,7 +212,7 @@ def _check_outputs(
 
 
 def _load_signature(
-    model_path: str, local_runner: bool
+    model_path: str, signature_name: str, local_runner: bool
 ) -> tuple[ModelSignature, LoadedModel | None, float, int | None]:
     """The model's signature, the model itself on a local run, how long loading it took, and the
     version served (the highest of a versioned folder; None for a model that is not one).
@@ -209,7 +223,9 @@ def _load_signature(
     """
     _check_readable_by_workers("--model", model_path, local_runner)
     try:
-        location, version = locate_served(model_path)  # a wrong path is told without importing TensorFlow
+        location, version = locate_served(
+            model_path, signature_name
+        )  # a wrong path is told without importing TensorFlow
         if not local_runner:
             return read_signature(location), None, 0.0, version
         import_tensorflow()  # not part of the model's load time
@@ -227,22 +243,32 @@ def _plan(checked: _Input, signature: ModelSignature, params, versioned: bool) -
     included = tuple(name.strip() for name in str(params.included_fields or "").split(",") if name.strip())
     if versioned and MODEL_VERSION in included:
         raise LaunchError(f"--included_fields: {MODEL_VERSION} is the column of the model version; rename the field")
-    plan = _plan_by_source(checked, signature, key_field, included)
+    plan = _plan_by_source(checked, signature, key_field, included, params)
     return dataclasses.replace(plan, rows=dataclasses.replace(plan.rows, versioned=versioned)) if versioned else plan
 
 
 def _plan_by_source(
-    checked: _Input, signature: ModelSignature, key_field: str, included: tuple[str, ...]
+    checked: _Input, signature: ModelSignature, key_field: str, included: tuple[str, ...], params
 ) -> RecordPlan:
+    options = instance_options(params)
     if checked.source is IoKind.PUBSUB:
         assert checked.record_format is not None, "a message format is known once the input is checked"
-        return plan_for_messages(signature, checked.record_format, key_field, included)
+        return plan_for_messages(signature, checked.record_format, key_field, included, options)
     if checked.source is IoKind.TEXT:
         assert checked.record_format is not None, "a file input's format is known once it is checked"
-        return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input")
+        return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input", options)
     assert checked.table is not None, "a table input is described once it is checked"
     what = f"--input={checked.spec}: the table" if checked.spec else "--query: the query's result"
-    return plan_for_table(signature, checked.table, key_field, included, what)
+    return plan_for_table(signature, checked.table, key_field, included, what, options)
+
+
+def _signature_name(params) -> str:
+    name = str(params.signature_name or DEFAULT_SIGNATURE).strip()
+    if not name or any(character.isspace() for character in name):
+        raise LaunchError(
+            f"--signature_name={params.signature_name}: must be one signature's name, such as {DEFAULT_SIGNATURE}"
+        )
+    return name
 
 
 def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
@@ -273,8 +299,15 @@ def validate(options: PipelineOptions) -> JobConfig:
     """Checks the parameters against the world (files, tables, model) and returns the job's config."""
     params = options.view_as(BatchPredictionOptions)
     cloud = options.view_as(GoogleCloudOptions)
+    fold_pickers(params)
     batch_size = _batch_size(params.batch_size)
-    output = _require(params.output, "--output", "a file prefix for sink=text or a table for sink=bigquery")
+    signature_name = _signature_name(params)
+    output = _require(
+        params.output,
+        "--output",
+        "a file prefix for sink=text, a table for sink=bigquery or a topic for sink=pubsub "
+        "(in the Console form: output_files, output_table or output_topic)",
+    )
     model_path = _require(params.model, "--model", "a SavedModel directory, a .keras file or a TF1 checkpoint")
     local_runner = is_local(options)
     gpu_count = 0 if local_runner else gpu_workers(options)
@@ -282,7 +315,7 @@ def validate(options: PipelineOptions) -> JobConfig:
     streaming = checked.source is IoKind.PUBSUB
     sink = _sink_kind(params, output, checked.source)
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner, streaming)
-    signature, model, model_load_s, model_version = _load_signature(model_path, local_runner)
+    signature, model, model_load_s, model_version = _load_signature(model_path, signature_name, local_runner)
     plan = _plan(checked, signature, params, versioned=model_version is not None)
     if model is not None:
         _check_predicts(model, plan, checked, model_path)
@@ -313,6 +346,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         max_batch_wait_s=_seconds(params.max_batch_wait_seconds, "--max_batch_wait_seconds", 0.0, 60.0),
         window_s=int(_seconds(params.window_seconds, "--window_seconds", 1, 86_400, whole=True)),
         model_poll_s=int(_seconds(params.model_poll_seconds, "--model_poll_seconds", 1, 86_400, whole=True)),
+        signature_name=signature_name,
     )
 
 

@@ -11,6 +11,7 @@ Three formats, local or on any Beam filesystem (gs://):
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import posixpath
@@ -28,13 +29,18 @@ class ModelFormat(enum.Enum):
     TF1_CHECKPOINT = "TF1 checkpoint"
 
 
+DEFAULT_SIGNATURE = "serving_default"
+
+
 @dataclass(frozen=True)
 class ModelLocation:
-    """A model's format and the path its loader takes (a TF1 checkpoint's prefix, not its folder)."""
+    """A model's format and the path its loader takes (a TF1 checkpoint's prefix, not its folder), and the
+    signature to call (SavedModels may have several; the other formats have only the default)."""
 
     format: ModelFormat
     path: str
     given: str  # the path as the user gave it, for messages
+    signature_name: str = DEFAULT_SIGNATURE
 
     @property
     def is_local(self) -> bool:
@@ -72,8 +78,20 @@ def _checkpoint_in_folder(folder: str, given: str) -> str | None:
     return metas[0][: -len(".meta")] if metas else None
 
 
-def locate_model(path: str) -> ModelLocation:
+def locate_model(path: str, signature_name: str = DEFAULT_SIGNATURE) -> ModelLocation:
     """Tells a model's format from what exists at `path` (local or any Beam filesystem)."""
+    location = _locate(path)
+    if signature_name == DEFAULT_SIGNATURE:
+        return location
+    if location.format is not ModelFormat.SAVED_MODEL:
+        raise ModelError(
+            f"--signature_name={signature_name}: a {location.format.value} has only the '{DEFAULT_SIGNATURE}' "
+            "signature; other signatures are a SavedModel's"
+        )
+    return dataclasses.replace(location, signature_name=signature_name)
+
+
+def _locate(path: str) -> ModelLocation:
     given = path
     path = path.rstrip("/")
     if path.endswith((".h5", ".hdf5")):

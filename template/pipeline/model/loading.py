@@ -15,6 +15,7 @@ one copy is shared by the processes of a worker (GPU workers).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from typing import Any, Protocol
@@ -22,9 +23,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.errors import ModelError, OutputMismatch, first_line
-from pipeline.model.files import ModelFormat, ModelLocation, copy_to_local, locate_model
+from pipeline.model.files import DEFAULT_SIGNATURE, ModelFormat, ModelLocation, copy_to_local, locate_model
 from pipeline.model.runtime import import_tensorflow
-from pipeline.model.signatures import ModelSignature, keras_specs, read_signature, tf1_collection, tf1_specs
+from pipeline.model.signatures import (
+    ModelSignature,
+    keras_specs,
+    missing_signature,
+    read_signature,
+    tf1_collection,
+    tf1_specs,
+)
 
 
 class LoadedModel(Protocol):
@@ -50,7 +58,7 @@ class _Model:
 
 
 class SavedModel(_Model):
-    """A TF2 SavedModel called through its `serving_default` signature."""
+    """A TF2 SavedModel called through one of its signatures (`serving_default` unless told otherwise)."""
 
     def __init__(self, local_path: str, location: ModelLocation):
         tf = import_tensorflow()
@@ -60,10 +68,10 @@ class SavedModel(_Model):
         except Exception as error:  # TensorFlow raises many types for a broken model
             raise ModelError(f"--model={location.given}: the SavedModel does not load: {first_line(error)}") from None
         signatures = getattr(self._loaded, "signatures", {})
-        if "serving_default" not in signatures:
-            raise ModelError(f"--model={location.given}: the SavedModel has no 'serving_default' signature")
-        self._function = signatures["serving_default"]
-        self.signature = read_signature(ModelLocation(location.format, local_path, location.given))
+        if location.signature_name not in signatures:
+            raise missing_signature(location, sorted(signatures))
+        self._function = signatures[location.signature_name]
+        self.signature = read_signature(dataclasses.replace(location, path=local_path))
         self._dtypes = {spec.name: tf.dtypes.as_dtype(spec.dtype) for spec in self.signature.inputs}
 
     def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -186,16 +194,18 @@ def load_model(path: str, location: ModelLocation | None = None) -> LoadedModel:
     Launch-time validation of a local run loads the model to check it; the local workers live
     in the same process and reuse it instead of loading it again.
     """
+    key = f"{path}#{location.signature_name if location else DEFAULT_SIGNATURE}"  # one model per signature
     with _LOADING:
-        if path not in _LOADED:
-            _LOADED[path] = _load_uncached(location or locate_model(path))
-        return _LOADED[path]
+        if key not in _LOADED:
+            _LOADED[key] = _load_uncached(location or locate_model(path))
+        return _LOADED[key]
 
 
 def forget_model(path: str) -> None:
     """Lets a model that is no longer served go (a streaming job's earlier version): its memory with it."""
     with _LOADING:
-        _LOADED.pop(path, None)
+        for key in [key for key in _LOADED if key.rsplit("#", 1)[0] == path]:
+            del _LOADED[key]
 
 
 _LOADERS = {

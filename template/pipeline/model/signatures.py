@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.compat import variables_without_memory
 from pipeline.errors import ModelError, first_line
-from pipeline.model.files import ModelFormat, ModelLocation, read_bytes
+from pipeline.model.files import DEFAULT_SIGNATURE, ModelFormat, ModelLocation, read_bytes
 from pipeline.model.runtime import import_tensorflow
 
 
@@ -76,16 +76,13 @@ def _saved_model_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, .
         proto.ParseFromString(read_bytes(FileSystems.join(location.path, "saved_model.pb")))
     except Exception as error:  # a truncated or foreign file: DecodeError and friends
         raise ModelError(f"--model={location.given}: the SavedModel does not load: {first_line(error)}") from None
+    wanted = location.signature_name
     signature = next(
-        (
-            graph.signature_def["serving_default"]
-            for graph in proto.meta_graphs
-            if "serving_default" in graph.signature_def
-        ),
-        None,
+        (graph.signature_def[wanted] for graph in proto.meta_graphs if wanted in graph.signature_def), None
     )
     if signature is None:
-        raise ModelError(f"--model={location.given}: the SavedModel has no 'serving_default' signature")
+        present = sorted({name for graph in proto.meta_graphs for name in graph.signature_def})
+        raise missing_signature(location, present)
 
     def specs(infos: Any) -> tuple[TensorSpec, ...]:
         result = []
@@ -103,6 +100,17 @@ def _saved_model_signature(location: ModelLocation) -> tuple[tuple[TensorSpec, .
         return tuple(result)
 
     return specs(signature.inputs), specs(signature.outputs)
+
+
+def missing_signature(location: ModelLocation, present: list[str]) -> ModelError:
+    """The one-line error of a signature the SavedModel does not have, naming those it has."""
+    has = ", ".join(name for name in present if not name.startswith("__")) or "none"
+    name = location.signature_name
+    if name == DEFAULT_SIGNATURE:
+        return ModelError(f"--model={location.given}: the SavedModel has no '{name}' signature; it has {has}")
+    return ModelError(
+        f"--signature_name={name}: the SavedModel {location.given} has no '{name}' signature; it has {has}"
+    )
 
 
 def tf1_collection(graph: Any, name: str, given: str) -> dict[str, str]:

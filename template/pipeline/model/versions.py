@@ -20,7 +20,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import ModelError, first_line
-from pipeline.model.files import ModelLocation, locate_model
+from pipeline.model.files import DEFAULT_SIGNATURE, ModelLocation, locate_model
 from pipeline.model.loading import LoadedModel, forget_model, load_model
 from pipeline.model.signatures import ModelSignature
 
@@ -40,17 +40,17 @@ def version_folders(path: str) -> dict[int, str]:
     return found
 
 
-def locate_served(path: str) -> tuple[ModelLocation, int | None]:
+def locate_served(path: str, signature_name: str = DEFAULT_SIGNATURE) -> tuple[ModelLocation, int | None]:
     """The model at `path`, or the highest version in it: its location, and its version number (None
     for a model that is not a versioned folder)."""
     try:
-        return locate_model(path), None
+        return locate_model(path, signature_name), None
     except ModelError as not_a_model:
         versions = version_folders(path)
-        if not versions:
+        if not versions or "--signature_name" in str(not_a_model):
             raise not_a_model from None
     number = max(versions)
-    return locate_model(versions[number]), number
+    return locate_model(versions[number], signature_name), number
 
 
 def fits(candidate: ModelSignature, served: ModelSignature) -> bool:
@@ -61,12 +61,19 @@ def fits(candidate: ModelSignature, served: ModelSignature) -> bool:
 class ServedModel:
     """The model of a job, versioned or not, called through `predict_versioned`; safe to share by threads."""
 
-    def __init__(self, path: str, signature: ModelSignature, poll_s: float | None = None):
+    def __init__(
+        self,
+        path: str,
+        signature: ModelSignature,
+        poll_s: float | None = None,
+        signature_name: str = DEFAULT_SIGNATURE,
+    ):
         self._path = path
         self._signature = signature
         self._poll_s = poll_s
+        self._signature_name = signature_name
         self._refused: set[int] = set()
-        location, version = locate_served(path)
+        location, version = locate_served(path, signature_name)
         self._serving: tuple[int | None, str, LoadedModel] = (
             version,
             location.path,
@@ -129,7 +136,7 @@ class ServedModel:
                 return
             if candidate in self._refused:
                 continue
-            location = locate_model(folder)
+            location = locate_model(folder, self._signature_name)
             model = load_model(location.path, location)
             if not fits(model.get_signature(), self._signature):
                 forget_model(location.path)
@@ -166,10 +173,13 @@ _SERVED: dict[str, ServedModel] = {}
 _SERVING = threading.Lock()
 
 
-def serve(path: str, signature: ModelSignature, poll_s: float | None = None) -> ServedModel:
+def serve(
+    path: str, signature: ModelSignature, poll_s: float | None = None, signature_name: str = DEFAULT_SIGNATURE
+) -> ServedModel:
     """The model served at `path` in this process, made once: Beam may load a model again in a process
     (a runner re-creating its workers' functions), and a new version must not then bypass its checks."""
+    key = f"{path}#{signature_name}"
     with _SERVING:
-        if path not in _SERVED:
-            _SERVED[path] = ServedModel(path, signature, poll_s)
-        return _SERVED[path]
+        if key not in _SERVED:
+            _SERVED[key] = ServedModel(path, signature, poll_s, signature_name)
+        return _SERVED[key]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import LaunchError
-from pipeline.launch.options import PARAMETERS, canonical_kind, check_for_typos, help_text
+from pipeline.launch.options import canonical_kind, check_flags, help_text
+from pipeline.launch.parameters import PARAMETERS
 
 
 @pytest.mark.parametrize(
@@ -26,11 +27,11 @@ def test_unknown_kind_is_one_clear_line():
 )
 def test_near_misses_of_parameters_are_refused_with_a_suggestion(flag, suggestion):
     with pytest.raises(LaunchError, match=f"did you mean {suggestion}"):
-        check_for_typos([flag])
+        check_flags([flag])
 
 
 def test_beams_own_options_are_not_mistaken_for_typos():
-    check_for_typos(
+    check_flags(
         ["--runner=DirectRunner", "--project=p", "--temp_location=gs://b/t", "--region=us-central1", "--job_name=j"]
     )
 

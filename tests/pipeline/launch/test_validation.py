@@ -14,7 +14,7 @@ from pipeline.data.formats import KEY_VALUES
 from pipeline.data.instances import KEY_INT, Feeding
 from pipeline.data.rows import RowLayout
 from pipeline.errors import LaunchError
-from pipeline.launch.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
+from pipeline.launch.parameters.base import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from pipeline.launch.validation import validate
 from pipeline.model.files import ModelFormat
 from pipeline.model.signatures import ModelSignature, TensorSpec
@@ -121,7 +121,10 @@ def test_batch_sizes_in_range_pass_on_to_the_next_check(value):
 @pytest.mark.parametrize("output", [None, "   "])
 def test_output_is_required(output):
     args = ["--model=model"] + ([f"--output={output}"] if output is not None else [])
-    assert refusal(*args) == "--output is required: a file prefix for sink=text or a table for sink=bigquery"
+    assert refusal(*args) == (
+        "--output is required: a file prefix for sink=text, a table for sink=bigquery or a topic for "
+        "sink=pubsub (in the Console form: output_files, output_table or output_topic)"
+    )
 
 
 def test_model_is_required():
@@ -130,7 +133,7 @@ def test_model_is_required():
 
 def test_input_is_required_for_a_text_source():
     assert refusal("--output=out", "--model=model") == (
-        "--input is required: a file pattern such as gs://bucket/images*.txt.gz"
+        "--input is required: a file pattern such as gs://bucket/images*.txt.gz (in the Console form: input_files)"
     )
 
 

@@ -198,3 +198,45 @@ def test_models_on_gcs_are_located_and_copied_to_local_files(cloud_emulators, ti
     copied = copy_to_local(checkpoint, str(tmp_path / "tf1-copy"))
     assert copied == str(tmp_path / "tf1-copy" / "export")
     assert sorted(files_under(tmp_path / "tf1-copy")) == ["export.data-00000-of-00001", "export.index", "export.meta"]
+
+
+# ------------------------------------------------------------------ the signature to call
+
+
+@pytest.fixture
+def fake_models(tmp_path) -> dict[str, Path]:
+    """One model of each format as empty files: locating looks at names only."""
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "model.keras").write_bytes(b"")
+    (tmp_path / "export.meta").write_bytes(b"")
+    return {"saved": tmp_path / "saved", "keras": tmp_path / "model.keras", "tf1": tmp_path / "export"}
+
+
+@pytest.mark.parametrize("name", ["saved", "keras", "tf1"])
+def test_every_format_is_called_through_serving_default_unless_told(fake_models, name):
+    assert locate_model(str(fake_models[name])).signature_name == "serving_default"
+    assert locate_model(str(fake_models[name]), "serving_default").signature_name == "serving_default"
+
+
+def test_a_savedmodels_location_keeps_the_signature_named(fake_models):
+    given = str(fake_models["saved"]) + "/"
+    assert locate_model(given, "predict") == ModelLocation(
+        ModelFormat.SAVED_MODEL, str(fake_models["saved"]), given, "predict"
+    )
+
+
+@pytest.mark.parametrize(("name", "kind"), [("keras", "Keras .keras file"), ("tf1", "TF1 checkpoint")])
+def test_a_signature_other_than_the_default_is_refused_for_keras_files_and_tf1_checkpoints(fake_models, name, kind):
+    with pytest.raises(ModelError) as error:
+        locate_model(str(fake_models[name]), "predict")
+    assert str(error.value) == (
+        f"--signature_name=predict: a {kind} has only the 'serving_default' signature; other signatures are a "
+        "SavedModel's"
+    )
+
+
+def test_a_missing_model_is_reported_before_its_signature(tmp_path):
+    with pytest.raises(ModelError) as error:
+        locate_model(str(tmp_path / "nothing"), "predict")
+    assert str(error.value) == f"--model={tmp_path / 'nothing'}: nothing exists at this path"

@@ -10,7 +10,15 @@ from pipeline.model.files import ModelFormat, locate_model
 from pipeline.model.loading import load_model, predict_checked
 from pipeline.model.signatures import TensorSpec, read_signature
 from tests.conftest import SAMPLE_MODEL
-from tests.model_factories import CLASSES, IMAGE_SHAPE, WIDTH, lambda_keras_file, reference_scores
+from tests.model_factories import (
+    CLASSES,
+    IMAGE_SHAPE,
+    WIDTH,
+    lambda_keras_file,
+    multi_signature_saved_model,
+    reference_logits,
+    reference_scores,
+)
 
 IMAGES = np.random.default_rng(1).random((5, WIDTH), dtype=np.float32)
 KEYS = np.arange(5, dtype=np.int64)
@@ -96,3 +104,33 @@ def test_half_precision_outputs_come_back_as_float32(tmp_path):
     outputs = predict_checked(model, {"x": np.array([[1.5, np.inf]], dtype=np.float32)}, ("half", "brain"))
     assert {array.dtype for array in outputs.values()} == {np.dtype(np.float32)}
     np.testing.assert_array_equal(outputs["brain"], [[3.0, np.inf]])
+
+
+@pytest.fixture(scope="module")
+def two_signatures(tmp_path_factory) -> str:
+    return str(multi_signature_saved_model(tmp_path_factory.mktemp("signatures") / "model"))
+
+
+def test_a_savedmodel_is_called_through_the_signature_its_location_names(two_signatures):
+    model = load_model(two_signatures, locate_model(two_signatures, "predict"))
+    assert model.get_signature().outputs == (TensorSpec("logits", "float32", (CLASSES,)),)
+    logits = model.predict({"image": IMAGES})["logits"]
+    np.testing.assert_allclose(logits, reference_logits(IMAGES), atol=1e-5)
+
+
+def test_each_signature_of_one_path_is_its_own_model(two_signatures):
+    """The process-wide cache holds one model per signature, not one per path."""
+    predict = load_model(two_signatures, locate_model(two_signatures, "predict"))
+    default = load_model(two_signatures)
+    assert default is not predict
+    assert default is load_model(two_signatures, locate_model(two_signatures))
+    np.testing.assert_allclose(default.predict({"image": IMAGES})["scores"], reference_scores(IMAGES), atol=1e-6)
+
+
+def test_loading_a_signature_the_savedmodel_lacks_names_those_it_has(two_signatures):
+    with pytest.raises(ModelError) as error:
+        load_model(two_signatures, locate_model(two_signatures, "nope"))
+    assert str(error.value) == (
+        f"--signature_name=nope: the SavedModel {two_signatures} has no 'nope' signature; it has predict, "
+        "serving_default"
+    )

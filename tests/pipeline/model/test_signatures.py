@@ -19,6 +19,7 @@ from tests.model_factories import (
     WIDTH,
     lambda_keras_file,
     multi_input_saved_model,
+    multi_signature_saved_model,
 )
 
 IMAGE = TensorSpec("image", "float32", (WIDTH,))
@@ -145,7 +146,7 @@ def test_a_savedmodel_without_a_serving_signature_is_a_model_error(tmp_path):
     module.weight = tf.Variable(1.0)
     tf.saved_model.save(module, str(tmp_path / "plain"))
     assert model_error(tmp_path / "plain") == (
-        f"--model={tmp_path / 'plain'}: the SavedModel has no 'serving_default' signature"
+        f"--model={tmp_path / 'plain'}: the SavedModel has no 'serving_default' signature; it has none"
     )
 
 
@@ -281,3 +282,30 @@ def test_the_path_in_messages_is_the_one_the_user_gave(tiny_models):
     location = locate_model(folder)
     assert location == ModelLocation(ModelFormat.TF1_CHECKPOINT, str(tiny_models["tf1"]), folder)
     assert read_signature(location).path == folder
+
+
+# ------------------------------------------------------------------ a signature other than the default
+
+
+@pytest.fixture(scope="module")
+def two_signatures(tmp_path_factory) -> Path:
+    return multi_signature_saved_model(tmp_path_factory.mktemp("signatures") / "model")
+
+
+@pytest.mark.parametrize(
+    ("name", "outputs"), [("serving_default", (SCORES,)), ("predict", (TensorSpec("logits", "float32", (CLASSES,)),))]
+)
+def test_the_named_signature_is_read(two_signatures, name, outputs):
+    given = str(two_signatures)
+    assert read_signature(locate_model(given, name)) == ModelSignature(
+        ModelFormat.SAVED_MODEL, (IMAGE,), outputs, given
+    )
+
+
+def test_a_signature_the_savedmodel_lacks_is_refused_naming_those_it_has(two_signatures):
+    with pytest.raises(ModelError) as error:
+        read_signature(locate_model(str(two_signatures), "nope"))
+    assert str(error.value) == (
+        f"--signature_name=nope: the SavedModel {two_signatures} has no 'nope' signature; it has predict, "
+        "serving_default"
+    )

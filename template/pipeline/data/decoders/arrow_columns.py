@@ -93,6 +93,8 @@ def _instances(
 
 
 def _types(feeding: Feeding, lists: bool) -> dict[str, pa.DataType] | None:
+    if feeding.array_fields:  # Vertex AI's array instances are built record by record
+        return None
     types = {}
     for spec in feeding.inputs:
         arrow_type = _arrow_type(spec, lists)

@@ -40,7 +40,7 @@ class JsonLinesDecoder:
             elif isinstance(value, dict):
                 builder.add(position, value)
             elif isinstance(value, list) and self._single is not None:
-                builder.add(position, {self._single: value})
+                builder.add(position, {self._single: value}, as_instance=True)
             elif isinstance(value, list):
                 names = ", ".join(self._feeding.field_names)
                 message = f"a JSON array feeds a model with one input; this one takes {names}: give an object"

@@ -1,0 +1,39 @@
+"""The Advanced group: how records are batched for the model."""
+
+from __future__ import annotations
+
+from pipeline.launch.parameters.base import (
+    ADVANCED,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WAIT_S,
+    MAX_BATCH_SIZE,
+    POSITIVE_INTEGER,
+    SECONDS,
+    STREAMING,
+    Parameter,
+)
+
+ADVANCED_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        name="batch_size",
+        label="Largest inference batch",
+        help=f"Upper bound of the number of records sent to the model at once (1 to {MAX_BATCH_SIZE}).",
+        param_type="NUMBER",
+        group=ADVANCED,
+        default=DEFAULT_BATCH_SIZE,
+        regexes=(POSITIVE_INTEGER,),
+        example="256",
+    ),
+    Parameter(
+        name="max_batch_wait_seconds",
+        label="Longest wait to fill a batch",
+        help="In a streaming job, how long a record may wait for others to fill its batch before the batch is "
+        "scored anyway: a trickle is scored promptly, a flood in full batches.",
+        param_type="NUMBER",
+        group=ADVANCED,
+        default=DEFAULT_BATCH_WAIT_S,
+        regexes=(SECONDS,),
+        example="0.5",
+        modes=(STREAMING,),
+    ),
+)
