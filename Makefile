@@ -1,5 +1,6 @@
 # Two commands matter: `make demo` and `make test`. Everything installs from the hash-pinned locks.
-PYTHON ?= python3
+# The locks pin CPython 3.11 wheels for Linux x86-64: python3.11 where there is one, else python3 (checked).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
@@ -10,6 +11,7 @@ DEMO_OUT := build/demo
 .PHONY: demo test lint unit bench bench-launch bench-stream soak audit lock sample-model sample-penguins sample-png metadata clean
 
 $(VENV)/bin/python:
+	@$(PYTHON) scripts/check_python.py
 	$(PYTHON) -m venv $(VENV)
 
 $(RUNTIME): template/requirements.txt | $(VENV)/bin/python

@@ -83,10 +83,10 @@ def _cell(text: str) -> str:
 
 def readme_table() -> str:
     rows = ["| Parameter | Required | Default | Templates | Description |", "|---|---|---|---|---|"]
-    ordered = sorted(PARAMETERS, key=lambda parameter: not parameter.required)  # required first
+    ordered = sorted(PARAMETERS, key=lambda parameter: parameter.requirement == "no")  # required first
     for parameter in ordered:
         default = f"`{parameter.default}`" if parameter.default is not None else ""
-        required = "yes" if parameter.required else "no"
+        required = parameter.requirement
         modes = ", ".join(mode for mode in MODES if mode in parameter.modes)
         rows.append(f"| `{parameter.name}` | {required} | {default} | {modes} | {_cell(parameter.help)} |")
     return "\n".join(rows)

@@ -78,14 +78,17 @@ def launcher(
 
 
 @pytest.fixture(scope="session")
-def streaming_shell(tmp_path_factory, dataflow_api, pubsub_emulator) -> CloudShell:
-    """bash with gcloud on the fake Dataflow API and the Pub/Sub emulator; the README's variables set."""
-    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
-    return CloudShell(tmp_path_factory.mktemp("cloudsdk-stream"), dataflow_api, None, variables, pubsub_emulator)
+def streaming_shell(tmp_path_factory, dataflow_api, pubsub_emulator, gcs_emulator, launch_bucket) -> CloudShell:
+    """bash with gcloud on the fake Dataflow API, the Pub/Sub and GCS emulators; the README's variables set."""
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": launch_bucket}
+    return CloudShell(
+        tmp_path_factory.mktemp("cloudsdk-stream"), dataflow_api, None, variables, pubsub_emulator, gcs=gcs_emulator
+    )
 
 
 @pytest.fixture(scope="session")
-def cloud_shell(tmp_path_factory, dataflow_api, bigquery_emulator) -> CloudShell:
-    """bash with gcloud and bq on the fakes; the README's variables set to the fakes' project and bucket."""
-    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": LAUNCH_BUCKET}
-    return CloudShell(tmp_path_factory.mktemp("cloudsdk"), dataflow_api, bigquery_emulator, variables)
+def cloud_shell(tmp_path_factory, dataflow_api, bigquery_emulator, gcs_emulator, launch_bucket) -> CloudShell:
+    """bash with gcloud and bq on the fakes (gcloud storage on the GCS emulator); the README's variables set to
+    the fakes' project and bucket."""
+    variables = {"PROJECT": PROJECT, "REGION": REGION, "BUCKET": launch_bucket}
+    return CloudShell(tmp_path_factory.mktemp("cloudsdk"), dataflow_api, bigquery_emulator, variables, gcs=gcs_emulator)

@@ -1,42 +1,62 @@
-"""The README's shell commands, read from the README itself so that tests and documentation cannot drift."""
+"""The shell commands of the README and docs/*.md, read from the docs themselves so that tests and
+documentation cannot drift.
+
+Each helper records the commands it hands out, so that tests/test_docs.py can check that every
+command of a block marked `<!-- runs in: tests/test_x.py -->` is one that test module reads.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
+from collections import defaultdict
+from pathlib import Path
 
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
-_SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
-_ANY_BLOCK = re.compile(r"^```[a-z]*\n(.*?)^```", re.M | re.S)
+DOCS = (README, *sorted((ROOT / "docs").glob("*.md")))
+SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
+HANDED_OUT: defaultdict[str, set[str]] = defaultdict(set)  # test module -> the commands it was handed
 
 
-def section(heading: str, text: str | None = None) -> str:
-    """The README's text under `heading` (e.g. '### GPU workers'), up to the next heading of its level or above."""
-    text = README.read_text() if text is None else text
-    level = heading.split()[0]
-    start = text.index(f"\n{heading}\n")
-    following = re.compile(rf"^#{{1,{len(level)}}} ", re.M)
-    match = following.search(text, start + len(heading) + 2)
-    return text[start : match.start() if match else len(text)]
+def all_docs_text() -> str:
+    return "\n".join(path.read_text() for path in DOCS)
 
 
-def shell_commands(text: str | None = None, blocks: re.Pattern = _SHELL_BLOCK) -> list[str]:
-    """Every command of every sh block, continuation lines (a trailing backslash) joined."""
-    text = README.read_text() if text is None else text
+def block_commands(block: str) -> list[str]:
+    """The commands of one code block, continuation lines (a trailing backslash) joined, comments left out."""
     commands = []
-    for block in blocks.findall(text):
-        for command in re.sub(r"\\\n\s*", "", block).splitlines():
-            command = command.strip()
-            if command and not command.startswith("#"):
-                commands.append(command)
+    for command in re.sub(r"\\\n\s*", "", block).splitlines():
+        command = command.strip()
+        if command and not command.startswith("#"):
+            commands.append(command)
     return commands
 
 
-def commands_starting_with(prefix: str, text: str | None = None) -> list[str]:
-    return [command for command in shell_commands(text) if command.startswith(prefix)]
+def shell_commands(text: str | None = None, blocks: re.Pattern = SHELL_BLOCK) -> list[str]:
+    """Every command of every sh block of the docs (or of `text`), in order, each once."""
+    text = all_docs_text() if text is None else text
+    commands = [command for block in blocks.findall(text) for command in block_commands(block)]
+    return list(dict.fromkeys(commands))
 
 
-def commands_in_section(heading: str, prefix: str) -> list[str]:
-    """The commands starting with `prefix` in any code block under `heading`."""
-    return [command for command in shell_commands(section(heading), _ANY_BLOCK) if command.startswith(prefix)]
+def commands_starting_with(prefix: str, text: str | None = None, containing: str = "") -> list[str]:
+    """The docs' commands starting with `prefix` (and holding `containing`), recorded as read by the
+    calling test module."""
+    commands = [command for command in shell_commands(text) if command.startswith(prefix) and containing in command]
+    HANDED_OUT[sys._getframe(1).f_globals["__name__"]].update(commands)
+    return commands
+
+
+def doc_path(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def block_holding(fragment: str, text: str | None = None) -> list[str]:
+    """Every command, in order, of the one sh block holding `fragment`: a block that runs in one shell."""
+    text = all_docs_text() if text is None else text
+    (block,) = [block for block in SHELL_BLOCK.findall(text) if fragment in block]
+    commands = block_commands(block)
+    HANDED_OUT[sys._getframe(1).f_globals["__name__"]].update(commands)
+    return commands

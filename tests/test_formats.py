@@ -21,12 +21,13 @@ import numpy as np
 import pytest
 
 from main import run
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tests.model_factories import (
     multi_input_reference,
     serialized_example,
 )
 from tests.outputs import predictions_and_dead_letters
+from tests.readme import commands_starting_with
 
 pytestmark = pytest.mark.slow
 
@@ -241,15 +242,14 @@ def test_a_png_file_fed_to_a_float_input_is_refused_rather_than_scaled_by_a_gues
     assert "each file's bytes feeds one tf.string input" in error and "decode inside the model" in error
 
 
-def test_the_readmes_sample_commands_run_as_written(capfd):
-    """Each sample's one command, read from the README (written to build/, as a user's would be)."""
-    from tests.conftest import ROOT
-    from tests.readme import commands_starting_with
+SAMPLE_COMMANDS = commands_starting_with(".venv/bin/python template/main.py --input samples/")
+SAMPLE_COMMANDS += commands_starting_with(".venv/bin/python template/main.py --input 'samples/")
 
-    commands = commands_starting_with(".venv/bin/python template/main.py --input samples/")
-    commands += commands_starting_with(".venv/bin/python template/main.py --input 'samples/")
-    assert len(commands) >= 3, commands
-    for command in commands:
+
+def test_the_docs_sample_commands_run_as_written():
+    """Each sample's one command, read from the docs (written to build/, as a user's would be)."""
+    assert len(SAMPLE_COMMANDS) >= 3, SAMPLE_COMMANDS
+    for command in SAMPLE_COMMANDS:
         argv = shlex.split(command)
         result = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"

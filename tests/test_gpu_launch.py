@@ -1,4 +1,4 @@
-"""The README's GPU launch (Deploy, *GPU workers*), run as written by the real gcloud against the fake
+"""The GPU launch of docs/gpu.md, run as written by the real gcloud against the fake
 Dataflow API, then launched the way the Flex Template launcher runs it, in the GPU image's layout
 (TEMPLATE_VARIANT=gpu): the GPU and its machine type must reach the job that Dataflow would run.
 
@@ -16,7 +16,7 @@ from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_METADATA
 from tests.launcher import REGION, FlexTemplateLauncher, invocation_of
-from tests.readme import commands_in_section
+from tests.readme import commands_starting_with
 
 pytestmark = [
     pytest.mark.emulators,
@@ -29,9 +29,7 @@ GPU_IMAGE = "us-central1-docker.pkg.dev/test-project/dataflow/batch-prediction-g
 ACCELERATOR = "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 
 
-def gpu_launches() -> list[str]:
-    """The `gcloud dataflow flex-template run` commands of the README's GPU section."""
-    return commands_in_section("### GPU workers", "gcloud dataflow flex-template run")
+GPU_LAUNCHES = commands_starting_with("gcloud dataflow flex-template run", containing="/batch-prediction-gpu.json")
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +53,12 @@ def gpu_launcher(tmp_path_factory, gcs_emulator, metadata_server, dataflow_api, 
 
 @pytest.fixture(scope="module")
 def captured(shell) -> CapturedLaunch:
-    (command,) = gpu_launches()
+    (command,) = GPU_LAUNCHES
     return shell.send_launch(command)
 
 
 def test_the_gpu_section_shows_one_launch_of_the_gpu_template():
-    (command,) = gpu_launches()
+    (command,) = GPU_LAUNCHES
     assert f'--additional-experiments="{ACCELERATOR}"' in command  # quoted: `;` would end the command
     assert "--template-file-gcs-location=gs://$BUCKET/templates/batch-prediction-gpu.json" in command
 

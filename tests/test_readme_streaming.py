@@ -1,4 +1,4 @@
-"""The README's streaming commands, run as written: `gcloud pubsub` against the Pub/Sub emulator, the
+"""The streaming commands of docs/streaming.md, run as written: `gcloud pubsub` against the Pub/Sub emulator, the
 streaming launch, its `--update` and the drain through the real gcloud against the fake Dataflow API,
 each launch then run the way the Flex Template launcher runs it (tests/launcher.py)."""
 
@@ -10,10 +10,10 @@ from tests.cloud_shell import GCLOUD
 from tests.conftest import SAMPLE_MODEL
 from tests.emulators import PROJECT
 from tests.google_fakes import check_launch_parameters
-from tests.launch_fixtures import LAUNCH_BUCKET, STREAMING_TEMPLATE_METADATA, upload
+from tests.launch_fixtures import LAUNCH_BUCKET, STREAMING_TEMPLATE_METADATA
 from tests.launcher import REGION, invocation_of
 from tests.readme import commands_starting_with
-from tests.test_readme_launches import STREAMING_LAUNCHES, STREAMING_SPEC
+from tests.test_readme_launches import LAUNCH, STREAMING_SPEC
 
 pytestmark = [
     pytest.mark.emulators,
@@ -24,18 +24,24 @@ pytestmark = [
 PUBSUB_SETUP = commands_starting_with("gcloud pubsub topics create") + commands_starting_with(
     "gcloud pubsub subscriptions create"
 )
-FIRST_LAUNCH, UPDATE = STREAMING_LAUNCHES
+FIRST_LAUNCH, UPDATE = commands_starting_with(LAUNCH, containing="/streaming-prediction.json")
+(PUBLISH,) = commands_starting_with("gcloud pubsub topics publish")
+(PULL,) = commands_starting_with("gcloud pubsub subscriptions pull")
+(DRAIN,) = commands_starting_with("gcloud dataflow jobs drain")
+FIRST_VERSION, NEXT_VERSION = commands_starting_with("gcloud storage cp -r", containing="/mnist/versions/")
+RETRAINED = "path/to/retrained/model"  # the docs' placeholder for the user's new model: the sample model here
 SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/mnist-images-sub"
 
 
 @pytest.fixture(scope="module")
 def readme_streams(streaming_shell, pubsub_emulator, gcs_emulator, launch_bucket) -> None:
-    """The README's topics and subscriptions, and its versioned model folder (`gcloud storage cp -r
-    samples/model gs://$BUCKET/mnist/versions/1`, done here with the storage client)."""
+    """The docs' topics and subscriptions, and their versioned model folder (gcloud storage on the emulator)."""
     for command in PUBSUB_SETUP:
         result = streaming_shell.run(command)
         assert result.returncode == 0 or "already exists" in result.stderr.lower(), command + result.stderr
-    upload(gcs_emulator, SAMPLE_MODEL, "mnist/versions/1")
+    result = streaming_shell.run(FIRST_VERSION)
+    assert result.returncode == 0, FIRST_VERSION + result.stderr
+    assert gcs_emulator.client().bucket(launch_bucket).blob("mnist/versions/1/saved_model.pb").exists()
 
 
 def launch_as_the_launcher_does(captured, launcher, pubsub_emulator):
@@ -56,8 +62,7 @@ def test_the_readmes_pubsub_lines_make_the_subscription_and_topics_a_stream_need
 def test_the_readmes_publish_sends_a_sample_line_and_its_pull_reads_predictions(
     streaming_shell, readme_streams, pubsub_emulator, sample_lines
 ):
-    (publish,) = commands_starting_with("gcloud pubsub topics publish")
-    result = streaming_shell.run(publish)
+    result = streaming_shell.run(PUBLISH)
     assert result.returncode == 0, result.stderr
     subscriber = pubsub_emulator.subscriber()
     response = subscriber.pull(subscription=SUBSCRIPTION, max_messages=10, timeout=10)
@@ -66,8 +71,7 @@ def test_the_readmes_publish_sends_a_sample_line_and_its_pull_reads_predictions(
     # What the job would publish for it (tests/test_streaming.py runs the job itself), read as the README does.
     row = b'{"key":0,"prediction":7,"confidence":0.99,"model_version":1}'
     pubsub_emulator.publisher().publish(f"projects/{PROJECT}/topics/mnist-predictions", row).result()
-    (pull,) = commands_starting_with("gcloud pubsub subscriptions pull")
-    result = streaming_shell.run(pull)
+    result = streaming_shell.run(PULL)
     assert result.returncode == 0 and result.stdout.strip() == row.decode(), result.stderr
 
 
@@ -95,6 +99,9 @@ def test_the_update_replaces_the_running_job_and_the_drain_stops_it(
     assert running["name"] == first.parameter["jobName"]
     running["currentState"] = "JOB_STATE_RUNNING"
 
+    assert RETRAINED in NEXT_VERSION
+    result = streaming_shell.run(NEXT_VERSION.replace(RETRAINED, str(SAMPLE_MODEL)))
+    assert result.returncode == 0, NEXT_VERSION + result.stderr
     captured = streaming_shell.send_launch(UPDATE)
     assert captured.accepted and captured.parameter["update"] is True
     assert captured.parameter["parameters"]["max_batch_wait_seconds"] == "1"
@@ -103,8 +110,7 @@ def test_the_update_replaces_the_running_job_and_the_drain_stops_it(
 
     replacement = dataflow_api.jobs[max(dataflow_api.jobs)]
     running["currentState"], replacement["currentState"] = "JOB_STATE_UPDATED", "JOB_STATE_RUNNING"
-    (drain,) = commands_starting_with("gcloud dataflow jobs drain")
-    result = streaming_shell.run(drain)
+    result = streaming_shell.run(DRAIN)
     assert result.returncode == 0, result.stderr
     assert replacement.get("requestedState") == "JOB_STATE_DRAINED"
     assert "requestedState" not in running

@@ -20,6 +20,7 @@ from tests.cloud_shell import BQ, load_images_table, needs_bq
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_LABELS
 from tests.emulators import PROJECT
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, upload
+from tests.readme import commands_starting_with
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
 
@@ -49,6 +50,7 @@ SEED_BQ_RUN = """python prediction/run.py \\
 SEED_BQ_MK = "bq mk mnist"
 SEED_BQ_LOAD = """bq load --source_format=CSV -F":" mnist.images data/images.txt.gz \\
       "key:integer,image:string\""""
+DOCS_BQ_LOADS = commands_starting_with("bq load")
 SEED_QUERY_FIRST_KEYS = "SELECT * FROM mnist.predict WHERE key < 10 ORDER BY key;"
 # The README's own modern form of the load (see README, BigQuery).
 MODERN_BQ_LOAD = (
@@ -93,9 +95,7 @@ def test_the_seeds_bq_load_is_refused_by_todays_bq_and_the_readme_gives_the_form
     """Not the template's doing: the shell turns -F":" into -F:, which bq's flag parser refuses."""
     refused = cloud_shell.run(in_data_folder(SEED_BQ_LOAD))
     assert refused.returncode != 0 and "Unknown command line flag 'F:'" in refused.stdout + refused.stderr
-    from tests.readme import commands_starting_with
-
-    assert any("--field_delimiter=':'" in command for command in commands_starting_with("bq load"))
+    assert any("--field_delimiter=':'" in command for command in DOCS_BQ_LOADS)
 
 
 @pytest.mark.parametrize("command", [SEED_CS_RUN, SEED_BQ_RUN], ids=["cloud-storage", "bigquery"])

@@ -22,7 +22,8 @@ def add_parameters(parser: argparse.ArgumentParser, with_defaults: bool = True) 
     """Adds every template parameter to `parser`; types are checked later, with clear errors."""
     for parameter in PARAMETERS:
         default = parameter.default if with_defaults else None
-        help_text = parameter.help + (" Required." if parameter.required else "")
+        requirement = parameter.requirement
+        help_text = parameter.help + ("" if requirement == "no" else f" Required: {requirement}.")
         if parameter.default is not None:
             help_text += f" Default: {parameter.default}."
         if parameter.example:

@@ -79,6 +79,14 @@ class Parameter:
     streaming_regexes: tuple[str, ...] | None = None  # where the streaming spec accepts other values
     shown_default: dict[str, str] = field(default_factory=dict)  # the form's default, where the CLI infers one
     picks_for: str | None = None  # a picker for another parameter (input, output) of one kind of place
+    required_unless: str = ""  # what stands in for it where it is needed but not required (a picker, a query)
+
+    @property
+    def requirement(self) -> str:
+        """How the README and --help say whether it must be given: 'yes', 'yes, unless ...', or 'no'."""
+        if self.required:
+            return "yes"
+        return f"yes, unless {self.required_unless}" if self.required_unless else "no"
 
     @property
     def flag(self) -> str:

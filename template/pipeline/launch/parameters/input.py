@@ -56,6 +56,7 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
         "chosen kind fills it instead.",
         param_type="TEXT",
         group=INPUT,
+        required_unless="query or an input picker gives it",
         regexes=(GCS_PATH_OR_TABLE,),
         streaming_regexes=(SUBSCRIPTION,),
         example="gs://my-bucket/mnist/images.txt.gz",

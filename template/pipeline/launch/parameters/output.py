@@ -46,9 +46,10 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Output prefix, table or topic",
         help="For sink=text, the prefix of the prediction files, such as gs://bucket/out/predictions; for "
         "sink=bigquery, a table project:dataset.table or dataset.table; for sink=pubsub, a topic "
-        "projects/<project>/topics/<topic>. Required, unless the picker of the output's kind gives it.",
+        "projects/<project>/topics/<topic>.",
         param_type="TEXT",
         group=OUTPUT,
+        required_unless="an output picker gives it",
         regexes=(GCS_PATH_OR_TABLE,),
         streaming_regexes=(GCS_PATH_TABLE_OR_TOPIC,),
         example="gs://my-bucket/mnist/predictions",
