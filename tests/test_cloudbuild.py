@@ -18,6 +18,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.image_layout import DOCKERFILE, build_image_root
+from tests.readme import commands_starting_with
 
 CLOUDBUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in CLOUDBUILD["steps"]}
@@ -283,6 +284,28 @@ def test_a_build_refuses_substitutions_that_would_publish_the_wrong_thing(tmp_pa
     result, calls = run_step_script(tmp_path, "check-substitutions", **changes)
     assert (result.returncode == 0) is accepted, result.stdout + result.stderr
     assert calls == []
+
+
+DOCS_BUILDS = commands_starting_with("gcloud builds submit") + commands_starting_with("gcloud builds triggers create")
+DOCS_VARIABLES = {"$PROJECT": "my-project", "$REGION": "us-central1", "$REPOSITORY": "dataflow", "$BUCKET": "my-bucket"}
+
+
+def docs_substitutions(command: str) -> dict[str, str]:
+    """The `--substitutions` a docs' build or trigger command passes, its shell variables given values."""
+    (given,) = re.findall(r"--substitutions[= ]\"?([^\" ]+)", command)
+    for variable, value in DOCS_VARIABLES.items():
+        given = given.replace(variable, value)
+    return dict(pair.split("=", 1) for pair in given.replace("\\$", "$").split(","))
+
+
+@pytest.mark.parametrize("command", DOCS_BUILDS, ids=lambda command: command.split("--substitutions")[1][:60])
+def test_each_build_in_the_docs_passes_the_builds_own_substitution_check(tmp_path, command):
+    """The builds need a real project; what they pass to cloudbuild.yaml is checked here."""
+    substitutions = docs_substitutions(command)
+    assert set(substitutions) <= set(SUBSTITUTIONS), substitutions
+    trigger_values = {"SHORT_SHA": "4f2a9c1"}  # what a trigger adds to the built-ins
+    result, calls = run_step_script(tmp_path, "check-substitutions", **substitutions, **trigger_values)
+    assert result.returncode == 0 and calls == [], result.stdout + result.stderr
 
 
 def test_the_moving_tag_is_pushed_only_when_asked_for(tmp_path):

@@ -28,8 +28,9 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Output kind",
         help="Where predictions go: 'text' (JSON lines; in a streaming job, files per window), 'bigquery' (a "
         "table created if needed: truncated on write in a batch job, rows added as they come in a streaming "
-        "one) or 'pubsub' (a topic, one message per prediction; streaming jobs). Defaults to the kind the "
-        "output names: a topic projects/<p>/topics/<t>, a table, or else the kind of source.",
+        "one) or 'pubsub' (a topic, one message per prediction; streaming jobs). Defaults to the kind of "
+        "source, except that a topic projects/<p>/topics/<t> is published to, and a Pub/Sub source's table "
+        "output is a table.",
         param_type="ENUM",
         group=OUTPUT,
         regexes=(KIND_PATTERN,),
