@@ -45,8 +45,7 @@ def commands_starting_with(prefix: str, text: str | None = None, containing: str
     """The docs' commands starting with `prefix` (and holding `containing`), recorded as read by the
     calling test module."""
     commands = [command for command in shell_commands(text) if command.startswith(prefix) and containing in command]
-    HANDED_OUT[sys._getframe(1).f_globals["__name__"]].update(commands)
-    return commands
+    return _read_by_caller(commands)
 
 
 def doc_path(path: Path) -> str:
@@ -57,6 +56,10 @@ def block_holding(fragment: str, text: str | None = None) -> list[str]:
     """Every command, in order, of the one sh block holding `fragment`: a block that runs in one shell."""
     text = all_docs_text() if text is None else text
     (block,) = [block for block in SHELL_BLOCK.findall(text) if fragment in block]
-    commands = block_commands(block)
-    HANDED_OUT[sys._getframe(1).f_globals["__name__"]].update(commands)
+    return _read_by_caller(block_commands(block))
+
+
+def _read_by_caller(commands: list[str]) -> list[str]:
+    """Records `commands` as read by the test module that called the helper calling this."""
+    HANDED_OUT[sys._getframe(2).f_globals["__name__"]].update(commands)
     return commands

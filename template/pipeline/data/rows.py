@@ -31,12 +31,12 @@ import orjson
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
 from pipeline.data.instances import KEY_INT, KEY_POSITION
+from pipeline.data.values import bigquery_type, json_values
 from pipeline.data.vertex_rows import vertex_rows, vertex_schema
 from pipeline.model.signatures import TensorSpec
 
 MODEL_VERSION = "model_version"
 ROWS, VERTEX = "rows", "vertex"  # output shapes
-_BQ_TYPES = {"f": "FLOAT", "i": "INTEGER", "u": "INTEGER", "b": "BOOLEAN"}
 
 
 def class_columns(num_classes: int) -> list[str]:
@@ -208,10 +208,7 @@ def _all_utf8(value: Any) -> bool:
 
 
 def _output_field(spec: TensorSpec) -> dict[str, Any]:
-    if spec.dtype == "string":
-        bq_type = "BYTES" if _is_bytes_output(spec) else "STRING"
-    else:
-        bq_type = _BQ_TYPES.get(np.dtype(spec.dtype).kind, "FLOAT")
+    bq_type = "BYTES" if _is_bytes_output(spec) else bigquery_type(spec.dtype)
     if len(spec.shape) == 0:
         return {"name": spec.name, "type": bq_type, "mode": "REQUIRED"}
     if len(spec.shape) == 1:
@@ -233,7 +230,7 @@ def _output_values(spec: TensorSpec, array: np.ndarray) -> list[Any]:
         as_base64 = _is_bytes_output(spec)
         values = [_text(value.tolist() if isinstance(value, np.ndarray) else value, as_base64) for value in array]
     else:
-        values = orjson.loads(orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY))
+        values = json_values(array)
     if len(spec.shape) >= 2:
         return [orjson.dumps(value).decode("utf-8") for value in values]
     return values
@@ -242,8 +239,8 @@ def _output_values(spec: TensorSpec, array: np.ndarray) -> list[Any]:
 def _classifier_rows(key_field: str, keys: list[Any], scores: np.ndarray, classes: int) -> list[dict[str, Any]]:
     columns = class_columns(classes)
     predictions = scores.argmax(axis=1).tolist()
-    confidences = orjson.loads(orjson.dumps(scores.max(axis=1), option=orjson.OPT_SERIALIZE_NUMPY))
-    score_lists = orjson.loads(orjson.dumps(np.ascontiguousarray(scores), option=orjson.OPT_SERIALIZE_NUMPY))
+    confidences = json_values(scores.max(axis=1))
+    score_lists = json_values(scores)
     rows = []
     for key, prediction, confidence, values in zip(keys, predictions, confidences, score_lists, strict=True):
         row = {key_field: key, "prediction": prediction, "confidence": confidence}

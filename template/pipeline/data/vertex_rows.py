@@ -23,6 +23,7 @@ import orjson
 
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
+from pipeline.data.values import bigquery_type, json_values
 from pipeline.model.signatures import TensorSpec
 
 INVALID_ARGUMENT = 3  # google.rpc.Code: what Vertex AI reports for an instance it could not predict
@@ -40,7 +41,6 @@ DEAD_LETTER_SCHEMA = {
         },
     ]
 }
-_BQ_TYPES = {"f": "FLOAT", "i": "INTEGER", "u": "INTEGER", "b": "BOOLEAN"}
 
 
 def _json_ready(value: Any) -> Any:
@@ -62,7 +62,7 @@ def per_instance(array: np.ndarray) -> list[Any]:
     their dtype (a float32 0.1 is 0.1, not 0.10000000149011612), text as text."""
     if array.dtype == object:
         return [_json_ready(value) for value in array]
-    return orjson.loads(orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY))
+    return json_values(array)
 
 
 def vertex_rows(
@@ -127,8 +127,9 @@ def vertex_schema(inputs: tuple[TensorSpec, ...], key_type: str | None, array_in
         if _is_text_column(spec):
             fields.append({"name": name, "type": "STRING", "mode": "NULLABLE"})
             continue
-        bq_type = "STRING" if spec.dtype == "string" else _BQ_TYPES.get(np.dtype(spec.dtype).kind, "FLOAT")
-        fields.append({"name": name, "type": bq_type, "mode": "REPEATED" if spec.shape else "NULLABLE"})
+        fields.append(
+            {"name": name, "type": bigquery_type(spec.dtype), "mode": "REPEATED" if spec.shape else "NULLABLE"}
+        )
     fields.append({"name": "prediction", "type": "STRING", "mode": "NULLABLE"})
     return {"fields": fields}
 

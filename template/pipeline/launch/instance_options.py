@@ -42,15 +42,16 @@ class InstanceOptions:
 AS_NAMED = InstanceOptions()  # none given: every input is fed the field of its name
 
 
-def _names(value: Any) -> tuple[str, ...]:
+def field_names(value: Any) -> tuple[str, ...]:
+    """A comma-separated list of field names as given on the command line, blanks dropped."""
     return tuple(name.strip() for name in str(value or "").split(",") if name.strip())
 
 
 def instance_options(params: Any) -> InstanceOptions:
     """The options as given, or a one-line error for a combination Vertex AI refuses too."""
     options = InstanceOptions(
-        _names(params.instance_fields),
-        _names(params.excluded_fields),
+        field_names(params.instance_fields),
+        field_names(params.excluded_fields),
         str(params.instance_type or OBJECT).strip().lower(),
         str(params.output_shape or ROWS).strip().lower(),
     )

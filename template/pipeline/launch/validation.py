@@ -20,7 +20,7 @@ from pipeline.data.rows import MODEL_VERSION
 from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
 from pipeline.launch.environment import gpu_workers, is_local
 from pipeline.launch.file_checks import check_writable, first_batch, matching_files
-from pipeline.launch.instance_options import instance_options
+from pipeline.launch.instance_options import field_names, instance_options
 from pipeline.launch.options import BatchPredictionOptions, canonical_kind
 from pipeline.launch.parameters.base import MAX_BATCH_SIZE
 from pipeline.launch.pickers import fold_pickers
@@ -240,7 +240,7 @@ def _load_signature(
 
 def _plan(checked: _Input, signature: ModelSignature, params, versioned: bool) -> RecordPlan:
     key_field = str(params.key_field or "key").strip()
-    included = tuple(name.strip() for name in str(params.included_fields or "").split(",") if name.strip())
+    included = field_names(params.included_fields)
     if versioned and MODEL_VERSION in included:
         raise LaunchError(f"--included_fields: {MODEL_VERSION} is the column of the model version; rename the field")
     plan = _plan_by_source(checked, signature, key_field, included, params)
