@@ -26,10 +26,9 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions  # noqa: E402
 
 from pipeline.config import JobConfig  # noqa: E402
-from pipeline.errors import LaunchError, ModelBroken  # noqa: E402
+from pipeline.errors import LaunchError, ModelBroken, ModelFault, OutputRefused  # noqa: E402
 from pipeline.job import metrics, progress  # noqa: E402
 from pipeline.job.graph import build  # noqa: E402
-from pipeline.launch.cleanup import clear_earlier_run  # noqa: E402
 from pipeline.launch.environment import (  # noqa: E402
     LaunchMode,
     console_url,
@@ -61,8 +60,6 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
             notes = drop_staged_dependencies(options) + default_region(options)
             prepare_remote_launch(options)
         config = validate(options)
-        for line in clear_earlier_run(config):
-            print(line)
     except LaunchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -78,7 +75,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
             with LiveProgress(config.input_bytes):
                 result = pipeline.run()
                 _wait_for(result, config)
-        except ModelBroken as error:  # the runner re-raises the worker's exception
+        except (ModelBroken, ModelFault, OutputRefused) as error:  # the runner re-raises the worker's exception
             print(f"error: {error}", file=sys.stderr)
             return 1
         counts = progress.TALLIES.counts() if config.streaming else metrics.read_counts(result)
@@ -116,7 +113,7 @@ def _configure_logging(mode: LaunchMode) -> None:
 
 
 def _not_model_broken(record: logging.LogRecord) -> bool:
-    return not (record.exc_info and isinstance(record.exc_info[1], ModelBroken))
+    return not (record.exc_info and isinstance(record.exc_info[1], ModelBroken | ModelFault | OutputRefused))
 
 
 def _exit_now(status: int) -> None:

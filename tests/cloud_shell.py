@@ -16,20 +16,13 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import ROOT
 from tests.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from tests.fault_proxy import FaultProxy
 from tests.google_fakes import CapturedLaunch, FakeDataflowApi
-
-GCLOUD = shutil.which("gcloud")
-BQ = shutil.which("bq")
-needs_bq = pytest.mark.skipif(BQ is None, reason="the bq CLI (Cloud SDK) is not installed: bq commands cannot be run")
 
 
 class GcloudStorageFront(FaultProxy):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 pytest_plugins = [
+    "tests.tools",  # gcloud, bq, the Pub/Sub emulator, Java: a skip without one, a failure where CI is set
     "tests.emulators",  # local GCS and BigQuery emulators (cloud_emulators fixture)
     "tests.launch_fixtures",  # fake metadata server and Dataflow API, the launch harness
     "tests.fault_fixtures",  # the emulators behind fault-injecting proxies, and the faults report
@@ -33,6 +34,7 @@ def sample_lines() -> list[bytes]:
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
+    # No tool (see tests/tools.py): a clone and Cloud Build's workspace never hold ../shared, so a skip in CI too.
     if not (SHARED / "data").is_dir():
         pytest.skip(f"{SHARED} is absent: the project's shared data (seed files) lives beside the checkout")
     return SHARED

@@ -54,6 +54,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import require_tool
+
 PROJECT = "test-project"
 BUCKET = "bucket"
 STARTUP_TIMEOUT_S = float(os.environ.get("EMULATOR_STARTUP_TIMEOUT", "60"))
@@ -795,11 +797,26 @@ __all__ = [
 
 def pubsub_emulator_command() -> list[str] | None:
     """The Cloud SDK's Pub/Sub emulator launcher, or None where the SDK (or its emulator, or Java) is absent."""
+    return None if pubsub_emulator_missing() else [str(_pubsub_emulator_script())]
+
+
+def _pubsub_emulator_script() -> Path | None:
     gcloud = shutil.which("gcloud")
-    if not gcloud or not shutil.which("java"):
+    if gcloud is None:
         return None
-    script = Path(gcloud).resolve().parent.parent / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
-    return [str(script)] if script.is_file() else None
+    return Path(gcloud).resolve().parent.parent / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+
+
+def pubsub_emulator_missing() -> list[str]:
+    """What the Pub/Sub emulator lacks here: gcloud, its pubsub-emulator component, java (empty: nothing)."""
+    script, missing = _pubsub_emulator_script(), []
+    if script is None:
+        missing.append("gcloud")
+    elif not script.is_file():
+        missing.append("pubsub-emulator component of gcloud (Debian package google-cloud-cli-pubsub-emulator)")
+    if shutil.which("java") is None:
+        missing.append("java")
+    return missing
 
 
 @dataclasses.dataclass
@@ -889,8 +906,8 @@ def start_pubsub_emulator(
 @pytest.fixture(scope="session")
 def pubsub_emulator(emulator_dir: Path) -> Iterator[PubSubEmulator]:
     """The Pub/Sub emulator, with PUBSUB_EMULATOR_HOST pointing this process's clients at it for the session."""
-    if pubsub_emulator_command() is None:
-        pytest.skip("the Google Cloud CLI's Pub/Sub emulator (and Java to run it) is not installed here")
+    missing = pubsub_emulator_missing()
+    require_tool(not missing, f"the Google Cloud CLI's Pub/Sub emulator cannot run here, no {' and no '.join(missing)}")
     emulator = start_pubsub_emulator(emulator_dir / "pubsub")
     try:
         with pytest.MonkeyPatch.context() as mp:

@@ -8,7 +8,7 @@ lasts, then back at the emulators. Nothing is cached across that switch: Beam ma
 BigqueryV2 (whose BASE_URL is patched) and google-cloud-bigquery Client per wrapper, and a new
 BigQueryReadClient per read; the credentials cache is reset by `point_clients_at_emulators`.
 
-Each test's faults, by kind, and whether the project's own retry (`pipeline.launch.retries`) had to act,
+Each test's faults, by kind, and whether the project's own retry (`pipeline.job.retries`) had to act,
 are printed in a "transient faults" section at the end of the run.
 """
 
@@ -106,7 +106,7 @@ class FaultyClouds:
 
     @property
     def own_retries(self) -> int:
-        """How many times `pipeline.launch.retries` retried a call during this test."""
+        """How many times `pipeline.job.retries` retried a call during this test."""
         return _own_retries() - self._own_retries_before
 
     def report_line(self, outcome: str) -> str:
@@ -123,7 +123,7 @@ class FaultyClouds:
 
 
 def _own_retries() -> int:
-    from pipeline.launch import retries
+    from pipeline.job import retries
 
     return retries.RETRIES.total
 

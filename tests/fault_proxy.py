@@ -10,7 +10,10 @@ Real servers, real sockets, stdlib only; nothing here mocks a client. Two proxie
     (``{"error": {"code", "message", "status", "errors": [{"reason", ...}]}}``);
   - ``drop``: the request is read, then the connection closed without an answer;
   - ``lost``: the request is forwarded (the emulator acts on it), then the connection closed, so
-    the answer is lost: the case that makes a retried insert dangerous.
+    the answer is lost: the case that makes a retried insert dangerous;
+  - ``scripted``: the rule's ``script`` answers, and may forward a body of its own making first:
+    an answer no emulator gives, such as BigQuery refusing one row of a ``tabledata.insertAll``
+    (:func:`refuse_rows`).
 
   Like any reverse proxy it sends the upstream's own Host and rewrites the upstream's address to
   its own in Location headers and JSON/multipart bodies (GCS's ``mediaLink``, resumable upload
@@ -27,6 +30,7 @@ none proves nothing and must fail).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import random
@@ -52,7 +56,8 @@ GATEWAY_FAULTS = {
 }
 DROP = "drop"  # no answer: the connection closes after the request was read, nothing forwarded
 LOST = "lost"  # forwarded, then the connection closes: the server acted, the client never hears
-KINDS = (*STATUS_FAULTS, *GATEWAY_FAULTS, DROP, LOST)
+SCRIPTED = "scripted"  # the rule's script answers, forwarding what it chooses
+KINDS = (*STATUS_FAULTS, *GATEWAY_FAULTS, DROP, LOST, SCRIPTED)
 MIXED = ("429", "500", "503", DROP)  # the faults a client can always retry without harm
 
 _HOP_BY_HOP = {
@@ -85,6 +90,10 @@ class Request:
         return f"{self.path}?{self.query}" if self.query else self.path
 
 
+Forward = Callable[[bytes], tuple[int, bytes]]  # a body sent on to the emulator -> its status and answer
+Script = Callable[[Request, Forward], tuple[int, bytes]]  # a scripted answer: its status and JSON body
+
+
 @dataclass
 class Rule:
     """Which requests get which faults.
@@ -107,6 +116,7 @@ class Rule:
     limit: int | None = None
     max_in_a_row: int = 2
     name: str = ""
+    script: Script | None = None  # for the `scripted` kind
     matched: int = field(default=0, init=False)
     injected: int = field(default=0, init=False)
 
@@ -114,6 +124,8 @@ class Rule:
         unknown = set(self.kinds) - set(KINDS)
         if unknown or not self.kinds:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {KINDS}")
+        if SCRIPTED in self.kinds and self.script is None:
+            raise ValueError("a scripted rule needs its script")
 
     def matches(self, request: Request) -> bool:
         return (
@@ -203,7 +215,7 @@ class FaultProxy:
 
     # -- the decision -----------------------------------------------------------------------
 
-    def _decide(self, request: Request) -> tuple[int, str | None, str]:
+    def _decide(self, request: Request) -> tuple[int, str | None, Rule | None]:
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -226,9 +238,9 @@ class FaultProxy:
                 self._in_a_row[key] += 1
                 label = rule.name or rule.path or rule.method or "any"
                 self.faults.append(Fault(seq, kind, request.method, request.path, label))
-                return seq, kind, label
+                return seq, kind, rule
             self._in_a_row.pop(key, None)
-            return seq, None, ""
+            return seq, None, None
 
     # -- the HTTP side ----------------------------------------------------------------------
 
@@ -253,7 +265,10 @@ class FaultProxy:
         path, _, query = handler.path.partition("?")
         headers = {name.lower(): value for name, value in handler.headers.items()}
         request = Request(handler.command, path, query, headers, body)
-        _, kind, _ = self._decide(request)
+        _, kind, rule = self._decide(request)
+        if kind == SCRIPTED and rule is not None and rule.script is not None:
+            self._answer_scripted(handler, request, rule.script)
+            return
         if kind in STATUS_FAULTS:
             self._answer_error(handler, kind)
             return
@@ -310,6 +325,20 @@ class FaultProxy:
         finally:
             connection.close()
 
+    def _answer_scripted(self, handler: BaseHTTPRequestHandler, request: Request, script: Script) -> None:
+        def forward(body: bytes) -> tuple[int, bytes]:
+            status, _, _, answer = self._forward(handler, dataclasses.replace(request, body=body))
+            with self._lock:
+                self.answers.append((request.method, request.path, status))
+            return status, answer
+
+        status, body = script(request, forward)
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=UTF-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
     def _answer_gateway(self, handler: BaseHTTPRequestHandler, kind: str) -> None:
         code, reason = GATEWAY_FAULTS[kind]
         body = _gateway_page(code, reason)
@@ -339,6 +368,40 @@ class FaultProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
+
+
+def refuse_rows(reason_for: Callable[[dict], tuple[str, str, str] | None]) -> Script:
+    """A script for `tabledata.insertAll` that answers as BigQuery does for rows it refuses, with
+    skipInvalidRows: `reason_for(row)` gives (reason, location, message) for a row to refuse, None for one
+    to insert. The rows to insert are forwarded to the emulator; the refused ones never reach it, and the
+    answer lists them in `insertErrors` at their own index, beside any error the emulator reported."""
+
+    def script(request: Request, forward: Forward) -> tuple[int, bytes]:
+        body = json.loads(request.body)
+        kept: list[int] = []
+        refused = []
+        for index, row in enumerate(body.get("rows", [])):
+            refusal = reason_for(row["json"])
+            if refusal is None:
+                kept.append(index)
+                continue
+            reason, location, message = refusal
+            error = {"reason": reason, "location": location, "debugInfo": "", "message": message}
+            refused.append({"index": index, "errors": [error]})
+        answer: dict = {"kind": "bigquery#tableDataInsertAllResponse"}
+        if kept:
+            status, data = forward(json.dumps(dict(body, rows=[body["rows"][index] for index in kept])).encode())
+            if status != 200:
+                return status, data
+            answer = json.loads(data or b"{}")
+            for entry in answer.get("insertErrors", []):
+                entry["index"] = kept[entry["index"]]
+        errors = sorted(answer.get("insertErrors", []) + refused, key=lambda entry: entry["index"])
+        if errors:
+            answer["insertErrors"] = errors
+        return 200, json.dumps(answer).encode()
+
+    return script
 
 
 class _QuietServer(ThreadingHTTPServer):

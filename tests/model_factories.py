@@ -309,3 +309,17 @@ def multi_signature_saved_model(path: Path) -> Path:
 
 def reference_logits(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float64) @ KERNEL + BIAS
+
+
+def data_loss_saved_model(path: Path) -> Path:
+    """A SavedModel whose own data is damaged: it inflates a corrupt constant on every call, so TensorFlow
+    raises DataLossError whatever the records are. What a model with damaged files does mid-job."""
+    import tensorflow as tf
+
+    damaged = b"x\x9c this was a table of weights, now corrupt"
+
+    def scores_of(image, logits):
+        table = tf.io.decode_compressed(tf.constant(damaged), compression_type="ZLIB")
+        return tf.nn.softmax(logits) + 0.0 * tf.cast(tf.strings.length(table), tf.float32)
+
+    return _linear_saved_model(path, scores_of)

@@ -202,7 +202,7 @@ def test_bigquery_to_bigquery_sends_bad_rows_to_the_error_table(emu, bq, images_
     }
 
 
-def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu, bq, images_table):
+def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu, bq, images_table, capfd):
     """Dead letters in the first run, none in the second: the error table must not keep old rows."""
     bq.query(
         f"CREATE OR REPLACE TABLE {DATASET}.rerun_input AS SELECT key, image FROM {DATASET}.images WHERE key < 5 "
@@ -217,9 +217,33 @@ def test_a_rerun_replaces_both_tables_even_when_it_has_nothing_to_add_to_one(emu
     launch(emu, *args)
     assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 1
     bq.query(f"DELETE FROM {DATASET}.rerun_input WHERE image IS NULL").result()
+    capfd.readouterr()
     launch(emu, *args)
     assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun") == 5
-    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 0
+    assert scalar(bq, f"SELECT COUNT(*) FROM {DATASET}.rerun_error_records") == 0  # emptied after the run succeeded
+    assert "  earlier output       1 table(s) that got no rows emptied" in capfd.readouterr().out
+
+
+def test_a_run_that_fails_after_launch_leaves_both_tables_as_they_were(emu, bq, tmp_path, capfd):
+    """Run 2 has a model of the same signature that refuses every record: the job stops as broken, exit 1,
+    after its launch. Nothing was emptied at launch, and no load ran: both tables hold run 1's rows."""
+    from tests.model_factories import WIDTH, failing_saved_model
+
+    values = np.random.default_rng(3).random((150, WIDTH), dtype=np.float32)
+    source = tmp_path / "in.txt"
+    lines = [f"{key}:" + ",".join(map(str, row)) for key, row in enumerate(values)]
+    source.write_text("\n".join([*lines, "150:1,2,3"]) + "\n")  # one dead letter: too few values
+    args = [f"--input={source}", "--sink=bigquery", f"--output={DATASET}.survives"]
+    launch(emu, *args, f"--model={failing_saved_model(tmp_path / 'good', limit=100.0)}")
+    tables = (f"{DATASET}.survives", f"{DATASET}.survives_error_records")
+    earlier = [sorted(rows(bq, f"SELECT * FROM {table}"), key=str) for table in tables]
+    assert [len(table_rows) for table_rows in earlier] == [150, 1]
+    capfd.readouterr()
+
+    broken = failing_saved_model(tmp_path / "broken", limit=-1.0)  # refuses every value
+    assert run([*args, f"--model={broken}", *emu.beam_options()]) == 1
+    assert "it is broken for this input, so the job stops" in capfd.readouterr().err
+    assert [sorted(rows(bq, f"SELECT * FROM {table}"), key=str) for table in tables] == earlier
 
 
 def test_a_table_read_that_comes_up_short_is_a_dead_letter(emu, bq, images_table, monkeypatch, tmp_path, capfd):

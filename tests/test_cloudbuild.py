@@ -9,6 +9,7 @@ small shell steps run here too, with Cloud Build's substitutions applied and fak
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.emulators import pubsub_emulator_command
 from tests.image_layout import DOCKERFILE, build_image_root
 from tests.readme import commands_starting_with
+from tests.tools import BQ, GCLOUD, in_ci, require_tool
 
 CLOUDBUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 STEPS = {step["id"]: step for step in CLOUDBUILD["steps"]}
@@ -111,11 +114,56 @@ def test_nothing_is_pushed_or_published_before_the_tests_and_the_in_image_check_
     assert " push" not in before_check and "gs://" not in before_check
 
 
-def test_the_tests_are_the_projects_own_in_python_311():
+def the_test_steps_commands() -> list[str]:
+    """The test step's commands, one a line: continuation lines joined, comments and blank lines left out."""
+    text = script("test").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [" ".join(re.sub(r"\s#.*$", "", line).split()) for line in lines if line and not line.startswith("#")]
+
+
+def the_test_steps_packages() -> set[str]:
+    (install,) = [command for command in the_test_steps_commands() if command.startswith("apt-get install ")]
+    return {word for word in install.split()[2:] if not word.startswith("-")}
+
+
+def test_the_tests_are_the_projects_own_in_python_311_with_every_tool_and_fail_without_one(monkeypatch):
+    """make test in CPython 3.11 (the locks'), with the Google Cloud CLI, its Pub/Sub emulator and Java: what the
+    streaming tests and the docs' gcloud and bq commands need; CI=true makes a missing one fail, not skip."""
     step = STEPS["test"]
-    assert step["name"] == "python:3.11"
-    assert (step["entrypoint"], step["args"]) == ("bash", [".ci/run"])
-    assert "make test" in (ROOT / ".ci/run").read_text()
+    assert step["name"] == "python:3.11-trixie"  # Debian 13: a JDK the emulator's package takes (21 or later)
+    assert "CI=true" in step["env"]
+    monkeypatch.setenv("CI", "true")
+    assert in_ci()
+    commands = the_test_steps_commands()
+    assert commands[0] == "set -euo pipefail" and commands[-1] == "bash .ci/run"
+    ci_run = (ROOT / ".ci/run").read_text()
+    assert "make test" in ci_run and 'export CI="${CI:-true}"' in ci_run  # strict wherever .ci/run runs
+    assert {"google-cloud-cli", "google-cloud-cli-pubsub-emulator"} <= the_test_steps_packages()
+    google_apt = "https://packages.cloud.google.com/apt cloud-sdk main"
+    assert any(command.startswith('echo "deb [signed-by=') and google_apt in command for command in commands)
+    assert {"gcloud version", "java -version"} <= set(commands)  # the versions that ran, in the build's log
+    result = subprocess.run(["bash", "-n", "-c", script("test")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_test_step_installs_the_packages_that_give_the_tests_their_tools_here():
+    """The Debian packages that hold gcloud, bq and the Pub/Sub emulator on this machine are the ones the step
+    installs (a retired name such as google-cloud-sdk would fail the build), and the emulator's package brings a
+    JDK with it (the step installs none by name)."""
+    tools = [GCLOUD, BQ, *(pubsub_emulator_command() or [None])]
+    require_tool(all(tools), "gcloud, bq or the Pub/Sub emulator and its Java is not installed here")
+    if shutil.which("dpkg") is None:
+        pytest.skip("no dpkg here: the Google Cloud CLI is not installed from Debian packages")
+    owners = subprocess.run(
+        ["dpkg", "-S", *(str(Path(tool).resolve()) for tool in tools)], capture_output=True, text=True
+    )
+    if owners.returncode != 0:
+        pytest.skip(f"the Google Cloud CLI here is not installed from Debian packages: {owners.stderr.strip()}")
+    assert {line.split(":")[0] for line in owners.stdout.splitlines()} <= the_test_steps_packages()
+    emulator = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Depends}", "google-cloud-cli-pubsub-emulator"], capture_output=True, text=True
+    )
+    assert re.search(r"openjdk-\d+-jdk", emulator.stdout), emulator.stdout + emulator.stderr
 
 
 def test_every_image_reference_carries_the_builds_tag():

@@ -12,9 +12,16 @@ import numpy as np
 import pytest
 
 from main import run
+from pipeline.job import isolation
 from pipeline.job.isolation import BROKEN_AFTER
 from tests.conftest import SAMPLES
-from tests.model_factories import WIDTH, age_checking_saved_model, failing_saved_model, out_of_memory_saved_model
+from tests.model_factories import (
+    WIDTH,
+    age_checking_saved_model,
+    data_loss_saved_model,
+    failing_saved_model,
+    out_of_memory_saved_model,
+)
 from tests.outputs import predictions_and_dead_letters
 
 pytestmark = pytest.mark.slow
@@ -110,6 +117,36 @@ def test_a_model_broken_for_this_input_stops_the_job_in_one_line(tmp_path, capfd
         f"error: the model failed on each of the first {BROKEN_AFTER} records it was given alone"
     )
     assert "InvalidArgumentError: assertion failed: [value out of range]" in lines[0]
+
+
+def test_a_model_that_fails_on_most_records_after_some_successes_stops_the_job_in_one_line(tmp_path, capfd):
+    model = failing_saved_model(tmp_path / "model", limit=0.5)  # refuses any record holding a value >= 0.5
+    images = np.random.default_rng(3).random((1500, WIDTH), dtype=np.float32)
+    images[:200] *= 0.4  # the first records pass: the model has predicted before it starts failing
+    source = write_lines(tmp_path / "in.txt", images)
+
+    status, _, _, _, err = run_job(tmp_path, capfd, f"--input={source}", f"--model={model}")
+
+    assert status == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert "records alone, more than --max_failure_share=0.5" in lines[0] and "value out of range" in lines[0]
+
+
+def test_a_runtime_fault_of_the_model_is_no_records_fault_and_stops_a_local_run_in_one_line(
+    tmp_path, capfd, monkeypatch
+):
+    monkeypatch.setattr(isolation, "FAULT_BACKOFF_S", 0.0)
+    model = data_loss_saved_model(tmp_path / "model")
+    source = write_lines(tmp_path / "in.txt", np.random.default_rng(4).random((50, WIDTH), dtype=np.float32))
+
+    status, predictions, dead_letters, _, err = run_job(tmp_path, capfd, f"--input={source}", f"--model={model}")
+
+    assert status == 1 and not predictions and not dead_letters  # nothing blamed on the records
+    lines = [line for line in err.strip().splitlines() if not line.startswith("WARNING")]
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    assert "the model's runtime failed 3 times in a row, which is not a record's fault" in lines[0]
+    assert "DataLossError" in lines[0]
 
 
 def test_a_batch_too_large_for_memory_is_retried_smaller_and_the_size_that_fits_is_said_once(tmp_path, capfd):

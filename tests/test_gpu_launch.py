@@ -11,17 +11,18 @@ import dataclasses
 
 import pytest
 
-from tests.cloud_shell import GCLOUD, CloudShell
+from tests.cloud_shell import CloudShell
 from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_METADATA
 from tests.launcher import REGION, FlexTemplateLauncher, invocation_of
 from tests.readme import commands_starting_with
+from tests.tools import GCLOUD, requires_tool
 
 pytestmark = [
     pytest.mark.emulators,
     pytest.mark.slow,
-    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's GPU launch cannot be run"),
+    requires_tool(GCLOUD is not None, "gcloud is not installed: the README's GPU launch cannot be run"),
 ]
 
 GPU_SPEC = f"gs://{LAUNCH_BUCKET}/templates/batch-prediction-gpu.json"

@@ -74,7 +74,8 @@ def test_metadata_options_and_readme_name_the_same_parameters():
     assert set(BY_NAME) | set(STREAMING_BY_NAME) == names
     assert set(BY_NAME) == {parameter.name for parameter in parameters_for(BATCH)}
     assert set(STREAMING_BY_NAME) == {parameter.name for parameter in parameters_for(STREAMING)}
-    assert {"query", "input_files", "input_table"} == names - set(STREAMING_BY_NAME)  # a stream reads messages
+    # A stream reads messages, and never stops for failing records.
+    assert {"query", "input_files", "input_table", "max_failure_share"} == names - set(STREAMING_BY_NAME)
     assert {"max_batch_wait_seconds", "window_seconds", "model_poll_seconds", "input_subscription", "output_topic"} == (
         names - set(BY_NAME)
     )

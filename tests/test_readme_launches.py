@@ -8,17 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cloud_shell import GCLOUD, CloudShell, load_images_table
+from tests.cloud_shell import CloudShell, load_images_table
 from tests.emulators import PROJECT
 from tests.google_fakes import CapturedLaunch, check_launch_parameters
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, TEMPLATE_METADATA
 from tests.launcher import REGION, invocation_of
 from tests.readme import commands_starting_with
+from tests.tools import BQ, GCLOUD, require_tool, requires_tool
 
 pytestmark = [
     pytest.mark.emulators,
     pytest.mark.slow,
-    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's launches cannot be run"),
+    requires_tool(GCLOUD is not None, "gcloud is not installed: the README's launches cannot be run"),
 ]
 
 LAUNCH = "gcloud dataflow flex-template run"
@@ -55,6 +56,7 @@ def sent(shell) -> Callable[[str], CapturedLaunch]:
 def readme_tables(shell, bigquery_emulator) -> None:
     """The README's own `bq mk` and `bq load` lines, run against the BigQuery emulator, from a clean
     slate as a new project has (other tests use the same dataset)."""
+    require_tool(BQ is not None, "the bq CLI (Google Cloud CLI) is not installed: the README's bq lines cannot be run")
     assert load_images_table(shell, bigquery_emulator, TABLE_SETUP, PROJECT) == 10_000
 
 

@@ -16,14 +16,15 @@ import json
 import pytest
 
 from main import run
-from tests.cloud_shell import GCLOUD, CloudShell
+from tests.cloud_shell import CloudShell
 from tests.emulators import CloudEmulators
 from tests.readme import README, block_holding, commands_starting_with
+from tests.tools import GCLOUD, requires_tool
 
 pytestmark = [
     pytest.mark.emulators,
     pytest.mark.slow,
-    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's quickstart cannot be run"),
+    requires_tool(GCLOUD is not None, "gcloud is not installed: the README's quickstart cannot be run"),
 ]
 
 _README = README.read_text()

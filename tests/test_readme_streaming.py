@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cloud_shell import GCLOUD
 from tests.conftest import SAMPLE_MODEL
 from tests.emulators import PROJECT
 from tests.google_fakes import check_launch_parameters
@@ -14,11 +13,12 @@ from tests.launch_fixtures import LAUNCH_BUCKET, STREAMING_TEMPLATE_METADATA
 from tests.launcher import REGION, invocation_of
 from tests.readme import commands_starting_with
 from tests.test_readme_launches import LAUNCH, STREAMING_SPEC
+from tests.tools import GCLOUD, requires_tool
 
 pytestmark = [
     pytest.mark.emulators,
     pytest.mark.slow,
-    pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed: the README's commands cannot be run"),
+    requires_tool(GCLOUD is not None, "gcloud is not installed: the README's commands cannot be run"),
 ]
 
 PUBSUB_SETUP = commands_starting_with("gcloud pubsub topics create") + commands_starting_with(

@@ -16,11 +16,12 @@ import pytest
 
 from main import run
 from pipeline.evaluate import read_labels
-from tests.cloud_shell import BQ, load_images_table, needs_bq
+from tests.cloud_shell import load_images_table
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_LABELS
 from tests.emulators import PROJECT
 from tests.launch_fixtures import LAUNCH_BUCKET, TEMPLATE_IMAGE, upload
 from tests.readme import commands_starting_with
+from tests.tools import BQ, require_tool, requires_tool
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
 
@@ -57,6 +58,7 @@ MODERN_BQ_LOAD = (
     'bq load --source_format=CSV --field_delimiter=":" mnist.images data/images.txt.gz "key:integer,image:string"'
 )
 
+NO_BQ = "the bq CLI (Google Cloud CLI) is not installed: the sample's bq commands cannot be run"
 SEED_VARIABLES = {"$PROJECT": PROJECT, "$BUCKET": f"gs://{LAUNCH_BUCKET}"}  # BUCKET=gs://$PROJECT-dataflow there
 
 
@@ -85,12 +87,11 @@ def seed_uploads(gcs_emulator, launch_bucket, legacy_checkpoint, tmp_path_factor
 
 @pytest.fixture(scope="module")
 def seed_tables(cloud_shell, bigquery_emulator) -> None:
-    if BQ is None:
-        pytest.skip("the bq CLI (Cloud SDK) is not installed: the sample's bq commands cannot be run")
+    require_tool(BQ is not None, NO_BQ)
     assert load_images_table(cloud_shell, bigquery_emulator, [SEED_BQ_MK, in_data_folder(MODERN_BQ_LOAD)], PROJECT) > 0
 
 
-@needs_bq
+@requires_tool(BQ is not None, NO_BQ)
 def test_the_seeds_bq_load_is_refused_by_todays_bq_and_the_readme_gives_the_form_that_works(cloud_shell):
     """Not the template's doing: the shell turns -F":" into -F:, which bq's flag parser refuses."""
     refused = cloud_shell.run(in_data_folder(SEED_BQ_LOAD))

@@ -1,25 +1,32 @@
 """Streaming end to end on Beam's local runner: records published to the Pub/Sub emulator, every prediction
 received once, dead letters for bad messages, BigQuery rows added by streaming inserts on the BigQuery
-emulator, windowed text files, and a new model version taken mid-stream without a restart."""
+emulator (a row it refuses for good a dead letter), text files per window of publish time, and a new model
+version taken mid-stream without a restart."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.job import progress
 from tests.conftest import ROOT, SAMPLE_MODEL
+from tests.fault_proxy import SCRIPTED, Rule, refuse_rows
 from tests.model_factories import WIDTH, reference_scores, sharpened_saved_model, sharpened_scores
 from tests.outputs import read_json_lines
 from tests.streaming import Stream, eventually, streaming_job
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow, pytest.mark.timeout(180)]
+ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
 
 
 def lines_of(images: np.ndarray, first_key: int = 0) -> list[bytes]:
@@ -145,10 +152,25 @@ def test_bigquery_rows_are_added_as_they_come(pubsub_emulator, cloud_emulators, 
     assert rows("predictions_error_records")[0]["reason"] == "missing_key"
 
 
-def test_text_outputs_are_written_per_window(pubsub_emulator, tmp_path, sample_lines):
+def windowed_keys(folder: Path, name: str) -> dict[tuple[float, float], list[int]]:
+    """The keys in each window's files (`<name>-<start>-<end>-<pane>-00000-of-00001.jsonl`), by (start, end)."""
+    found: dict[tuple[float, float], list[int]] = {}
+    for path in folder.glob(f"{name}-*.jsonl"):
+        match = re.fullmatch(rf"{name}-({ISO})-({ISO})-\d+-00000-of-00001\.jsonl", path.name)
+        assert match, path.name
+        start, end = (datetime.fromisoformat(bound).replace(tzinfo=UTC).timestamp() for bound in match.groups())
+        found.setdefault((start, end), []).extend(row["key"] for row in read_json_lines(path))
+    return found
+
+
+def test_text_outputs_are_written_per_window_of_publish_time(pubsub_emulator, tmp_path, sample_lines):
+    """A backlog published before the job started lands in the windows it was published in, which ended before
+    the job read a message; what is published later lands in later windows; every record once."""
     stream = Stream(pubsub_emulator, "to-text")
-    stream.publish(sample_lines[:30])
+    stream.publish(sample_lines[:10])
+    time.sleep(2.5)  # longer than a window: the backlog's windows end before the job starts
     prefix = tmp_path / "out" / "predictions"
+    started = time.time()
     with streaming_job(
         f"--input={stream.subscription}",
         f"--output={prefix}",
@@ -158,10 +180,70 @@ def test_text_outputs_are_written_per_window(pubsub_emulator, tmp_path, sample_l
         "--window_seconds=2",
     ) as config:
         assert config.sink == "text" and config.window_s == 2
-        assert eventually(lambda: len(read_json_lines(f"{prefix}-*.jsonl")) == 30, timeout_s=60)
-    files = sorted(path.name for path in prefix.parent.glob("predictions-*.jsonl"))
-    assert files and all(name.startswith("predictions-") and name.endswith(".jsonl") for name in files)
-    assert sorted(row["key"] for row in read_json_lines(f"{prefix}-*.jsonl")) == list(range(30))
+        assert eventually(lambda: len(read_json_lines(f"{prefix}-*.jsonl")) == 10, timeout_s=60)
+        stream.publish(sample_lines[10:20])
+        assert eventually(lambda: len(read_json_lines(f"{prefix}-*.jsonl")) == 20, timeout_s=60)
+    windows = windowed_keys(prefix.parent, "predictions")
+    assert sorted(key for keys in windows.values() for key in keys) == list(range(20))  # each once
+    assert all(end - start == 2 for start, end in windows)
+    backlog = [window for window, keys in windows.items() if set(keys) <= set(range(10))]
+    later = [window for window, keys in windows.items() if set(keys) <= set(range(10, 20))]
+    assert len(backlog) + len(later) == len(windows), "a window holds records of both lots"
+    assert max(end for _, end in backlog) <= started, "the backlog was written in the windows it was read in"
+    assert min(start for start, _ in later) >= max(end for _, end in backlog)
+
+
+def test_a_prediction_bigquery_refuses_for_good_is_a_dead_letter_and_the_stream_goes_on(
+    pubsub_emulator, cloud_emulators, faulty_clouds, sample_lines
+):
+    from google.cloud import bigquery
+
+    client = bigquery.Client()
+    client.create_dataset("streams", exists_ok=True)
+    stream = Stream(pubsub_emulator, "refused")
+    stream.publish(sample_lines[:20])
+    refuse = Rule(
+        kinds=(SCRIPTED,),
+        method="POST",
+        path=r"/datasets/streams/tables/refused/insertAll$",
+        when=lambda request: any(row["json"]["key"] == 7 for row in json.loads(request.body)["rows"]),
+        script=refuse_rows(
+            lambda row: ("invalid", "confidence", "out of range (injected)") if row["key"] == 7 else None
+        ),
+        max_in_a_row=100,
+        name="insertAll refuses key 7",
+    )
+
+    def rows(table: str) -> list[dict]:
+        try:
+            return [dict(row.items()) for row in client.query(f"SELECT * FROM streams.{table}").result()]
+        except Exception:  # not created yet
+            return []
+
+    progress.TALLIES.reset()
+    with (
+        faulty_clouds.through(bq=[refuse]),
+        streaming_job(
+            f"--input={stream.subscription}",
+            "--output=streams.refused",
+            f"--model={SAMPLE_MODEL}",
+            "--format=key_values",
+            "--max_batch_wait_seconds=0.2",
+            *cloud_emulators.beam_options()[3:],
+        ),
+    ):
+        assert eventually(lambda: len(rows("refused")) == 19, timeout_s=60)
+        assert eventually(lambda: len(rows("refused_error_records")) == 1, timeout_s=30)
+        stream.publish(sample_lines[20:30])
+        assert eventually(lambda: len(rows("refused")) == 29, timeout_s=60)
+    assert sorted(row["key"] for row in rows("refused")) == [key for key in range(30) if key != 7]
+    (letter,) = rows("refused_error_records")
+    assert letter["reason"] == "output_rejected" and letter["origin"].endswith("streams.refused")
+    assert letter["errorMessage"] == "BigQuery refused the row for good: invalid (confidence): out of range (injected)"
+    assert json.loads(letter["payloadString"])["key"] == 7
+    counts = progress.TALLIES.counts()
+    assert (counts.predictions, counts.dead_letters_by_reason) == (29, {"output_rejected": 1})
+    assert counts.reconciles
 
 
 def test_a_local_streaming_run_stops_on_ctrl_c_with_its_summary(pubsub_emulator, sample_lines):

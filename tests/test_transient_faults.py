@@ -5,7 +5,7 @@ fault-injecting proxies (tests/fault_proxy.py) in front of the session's emulato
 429, 500 and 503 answers shaped like Google's, connections dropped before an answer, answers lost
 after the emulator acted, and a Storage Read gRPC stream reset mid-read. A test also fails when its
 proxies injected nothing (tests/fault_fixtures.py). What each injected, and whether the project's own
-retry (pipeline.launch.retries) had to act, is printed in the run's "transient faults" section.
+retry (pipeline.job.retries) had to act, is printed in the run's "transient faults" section.
 
 Client back-off sleeps are compressed 20x while the proxies run (see `compress_backoff`): the
 clients' retry decisions and schedules are their own, only the waits are shorter. Three answers the
@@ -305,6 +305,7 @@ def test_a_load_job_insert_whose_answer_is_lost_is_retried_without_loading_twice
 
 @pytest.mark.xfail(
     strict=True,
+    raises=RuntimeError,  # the 409 as Beam's runner re-raises a step's error; any other failure is a real one
     reason="Beam 2.77's BigQueryWrapper.get_or_create_dataset sends datasets.insert again (httplib2) when its "
     "answer is lost, and takes BigQuery's 409 'Already Exists' for its own temp dataset as a failure. A fix in the "
     "project would patch Beam's BigQueryWrapper in a stage that runs none of the template's code, or create a "
@@ -352,8 +353,8 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
     emu, bq, faulty_clouds, few_images_uri, few_images_table
 ):
     """A bare 504 (a front end's HTML page) is what google-cloud-bigquery does not retry itself:
-    the launch's BigQuery checks retry it (pipeline.launch.retries); google-cloud-storage retries its own."""
-    # 1. text on GCS to BigQuery: match, first records, datasets of both tables, TRUNCATE of the old table.
+    the launch's BigQuery checks retry it (pipeline.job.retries); google-cloud-storage retries its own."""
+    # 1. text on GCS to BigQuery: match, first records, datasets of both tables, the table an earlier run wrote.
     bq.query(f"CREATE OR REPLACE TABLE {DATASET}.launch_checks AS SELECT 1 AS key").result()
     gcs = [
         first_fails("504", "GET", OBJECT, "match"),  # a pattern with no wildcard is matched by a lookup
@@ -361,8 +362,7 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
     ]
     bigquery = [
         first_fails("504", "GET", DATASETS, "get_dataset"),
-        first_fails("500", "GET", TABLES, "get_table of the old output"),
-        first_fails(LOST, "POST", JOBS, "TRUNCATE", body_has(b"TRUNCATE TABLE")),
+        first_fails("500", "GET", TABLES, "get_table of an output"),
     ]
     with faulty_clouds.through(gcs=gcs, bq=bigquery):
         launch(
@@ -375,14 +375,17 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
     assert_each_failed_once_then_retried(gcs + bigquery)
     assert len(rows(bq, f"SELECT key FROM {DATASET}.launch_checks")) == 200
 
-    # 2. a table to text on GCS: get_table, first row, write probe (create, upload, delete), old shards.
+    # 2. a table to text on GCS: get_table, first row, write probe (create, upload, delete); then, in the
+    # job's last step, the match of the earlier shards.
     output = f"gs://{emu.bucket}/{PREFIX}/e/predictions"
-    put(emu, "e/predictions-00000-of-00009.jsonl", b"{}\n")  # a shard of an earlier run to clear
+    put(emu, "e/predictions-00000-of-00009.jsonl", b"{}\n")  # a shard of an earlier run, removed at the end
     gcs = [
         first_fails(DROP, "POST", r"^/upload/", "probe create"),
         first_fails("504", "PUT", r"^/upload/", "probe upload"),
         first_fails("429", "POST", r"^/batch/storage/v1$", "probe delete"),
-        first_fails("500", "GET", OBJECTS, "match old shards", lambda request: "e%2Fpredictions-" in request.query),
+        first_fails(
+            "500", "GET", OBJECTS, "match old shards", lambda request: f"{PREFIX}%2Fe%2Fpredictions-" in request.query
+        ),
     ]
     bigquery = [
         first_fails("504", "GET", TABLES, "get_table"),
@@ -418,7 +421,8 @@ def test_the_first_request_of_each_launch_check_fails_once_and_the_launch_goes_o
 
 
 def test_a_bare_504_on_the_truncate_of_an_earlier_runs_table_is_retried(emu, bq, faulty_clouds, few_images_uri):
-    bq.query(f"CREATE OR REPLACE TABLE {DATASET}.truncated AS SELECT 1 AS key").result()
+    """The earlier run's dead letters, and none this time: the job's last step empties their table."""
+    bq.query(f"CREATE OR REPLACE TABLE {DATASET}.truncated_error_records AS SELECT 'earlier' AS reason").result()
     truncate = first_fails("504", "POST", JOBS, "TRUNCATE", body_has(b"TRUNCATE TABLE"))
     with faulty_clouds.through(bq=[truncate]):
         launch(
@@ -430,6 +434,7 @@ def test_a_bare_504_on_the_truncate_of_an_earlier_runs_table_is_retried(emu, bq,
         )
     assert_each_failed_once_then_retried([truncate])
     assert faulty_clouds.own_retries == 1  # the TRUNCATE's bare 504
+    assert rows(bq, f"SELECT COUNT(*) AS n FROM {DATASET}.truncated_error_records") == [{"n": 0}]
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any, BinaryIO
 from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.ml.inference import base as _inference_base
 
+from pipeline.errors import OutputRefused
+
 # The installed versions these entries were checked against (package name -> version).
 CHECKED = {"apache-beam": "2.77.0", "google-cloud-pubsub": "2.44.0", "keras": "3.15.1", "tensorflow": "2.21.0"}
 
@@ -94,6 +96,43 @@ def pull_promptly_in_local_streaming_runs() -> None:
 
     _get_subscriber_client.prompt = True  # type: ignore[attr-defined]
     setattr(_PubSubReadEvaluator, "_get_subscriber_client", classmethod(_get_subscriber_client))  # noqa: B010
+
+
+def _one_line(error: Any) -> str:
+    """An apitools ErrorProto of a BigQuery job as `reason (location): message`, on one line."""
+    where = f" ({error.location})" if getattr(error, "location", None) else ""
+    return f"{error.reason or 'no reason'}{where}: {' '.join((error.message or 'no message').split())}"
+
+
+def failed_job_line(job_id: str, status: Any) -> str:
+    """A failed BigQuery job's errors in one line: its `errorResult`, then each other entry of `errors`
+    (where BigQuery names the file and the row position of a load it refused)."""
+    errors = [status.errorResult, *[error for error in status.errors or [] if error != status.errorResult]]
+    return f"BigQuery job {job_id} failed: " + " | ".join(_one_line(error) for error in errors if error is not None)
+
+
+def name_refused_rows_in_failed_loads() -> None:
+    """Beam 2.77's `bigquery_tools.BigQueryWrapper.wait_for_bq_job` raises for a failed job with its
+    `errorResult` alone, over several lines. For a load refused for a row's content, BigQuery says there
+    only "too many errors ... look into the errors[] collection": the file and the row's position are in
+    `status.errors`. Wrapped so that the job fails with one line that holds them all (`failed_job_line`)."""
+    from apache_beam.io.gcp import bigquery_tools
+
+    original = bigquery_tools.BigQueryWrapper.__dict__["wait_for_bq_job"]
+    if getattr(original, "names_rows", False):
+        return
+
+    def wait_for_bq_job(self: Any, job_reference: Any, sleep_duration_sec: float = 5, max_retries: int = 0) -> Any:
+        try:
+            return original(self, job_reference, sleep_duration_sec, max_retries)
+        except RuntimeError as error:
+            if "Error Result" not in str(error):  # out of retries, not a failed job
+                raise
+            job = self.get_job(job_reference.projectId, job_reference.jobId, job_reference.location)
+            raise OutputRefused(failed_job_line(job_reference.jobId, job.status)) from error
+
+    wait_for_bq_job.names_rows = True  # type: ignore[attr-defined]
+    bigquery_tools.BigQueryWrapper.wait_for_bq_job = wait_for_bq_job  # type: ignore[method-assign]
 
 
 def installed_versions() -> dict[str, Any]:

@@ -57,3 +57,4 @@ class JobConfig:
     window_s: int = 60  # streaming: the windows of text outputs
     model_poll_s: int = 60  # streaming: how often workers look for a higher model version
     signature_name: str = "serving_default"  # the SavedModel signature called
+    max_failure_share: float = 0.5  # batch: the share of recent records failing alone that stops the job

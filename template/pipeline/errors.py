@@ -2,7 +2,8 @@
 
 Launch-time errors become one line and exit status 2 (`LaunchError`, and `ModelError` through
 it); job-time errors either become dead letters (`DamagedInput`, a model's own error on a
-record) or stop the job in one line (`ModelBroken`, `NoGpuError`).
+record) or stop the job in one line (`ModelBroken`, `NoGpuError`); `ModelFault` hands the work back to the
+runner to retry, and stops a local run in one line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ class OutputMismatch(ValueError):
 
 class ModelBroken(RuntimeError):
     """The model fails on every record it is given: a broken model, not bad records. Stops the job."""
+
+
+class ModelFault(RuntimeError):
+    """The model's runtime or device failed, not a record: the bundle fails so that the runner retries it."""
+
+
+class OutputRefused(RuntimeError):
+    """A sink refused the job's output for good (a batch load refused for a row's content): stops the job
+    in one line that names the file and the row."""
 
 
 class NoGpuError(RuntimeError):

@@ -42,6 +42,8 @@ class Reason:
     CORRUPT_INPUT = "corrupt_input"
     CHECKSUM_MISMATCH = "checksum_mismatch"
     INCOMPLETE_READ = "incomplete_read"
+    # A prediction row the output refused for good (BigQuery's reason and message say why).
+    OUTPUT_REJECTED = "output_rejected"
 
 
 DAMAGE_REASONS = (Reason.TRUNCATED_INPUT, Reason.CORRUPT_INPUT, Reason.CHECKSUM_MISMATCH, Reason.INCOMPLETE_READ)

@@ -1,4 +1,5 @@
-"""The job's graph: read, decode, predict, format, write; dead letters gathered beside it."""
+"""The job's graph: read, decode, predict, format, write; dead letters gathered beside it; in a batch job, the
+earlier outputs replaced last."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pipeline.data.instances import KEY_POSITION
 from pipeline.data.rows import VERTEX
 from pipeline.job.decode import DecodeRecords
 from pipeline.job.inference import InstanceBatchModelHandler, Predict
+from pipeline.job.replace import ReplaceEarlierOutputs, outputs_of
+from pipeline.job.replace_text import new_run_id, staging_prefix
 from pipeline.job.sinks import (
     FormatRows,
     WriteDeadLettersBigQuery,
@@ -31,7 +34,7 @@ FEW_FILES = 16
 def _source(config: JobConfig, remote: bool) -> beam.PTransform:
     if config.source is IoKind.PUBSUB:
         assert config.input is not None, "a Pub/Sub input names its subscription"
-        return ReadMessages(config.input, config.batch_size, config.max_batch_wait_s)
+        return ReadMessages(config.input, config.batch_size, config.max_batch_wait_s, _message_windows(config))
     if config.source is IoKind.BIGQUERY:
         return ReadTableRows(
             config.batch_size,
@@ -53,21 +56,37 @@ def _window_s(config: JobConfig) -> int | None:
     return config.window_s if config.streaming else None
 
 
-def _prediction_sink(config: JobConfig) -> beam.PTransform:
+def _message_windows(config: JobConfig) -> int | None:
+    """Messages are batched per window of publish time where a text output writes files per window, so
+    that each batch, and all that is made from it, lies in the window its messages were published in."""
+    return config.window_s if IoKind.TEXT in (config.sink, config.dead_letter_kind) else None
+
+
+def _refused(config: JobConfig, written) -> tuple[beam.PCollection, ...]:
+    """The prediction rows a table refused for good, as dead letters (a TableWrite's); other sinks refuse none."""
+    return (written.refused,) if config.sink is IoKind.BIGQUERY else ()
+
+
+def _text_prefix(prefix: str, run_id: str | None) -> str:
+    """A batch job writes text into its staging folder, whose shards its last step moves into place."""
+    return prefix if run_id is None else staging_prefix(prefix, run_id)
+
+
+def _prediction_sink(config: JobConfig, run_id: str | None) -> beam.PTransform:
     if config.sink is IoKind.PUBSUB:
         return WritePredictionsPubSub(config.output)
     if config.sink is IoKind.BIGQUERY:
         return WritePredictionsBigQuery(config.output, config.rows.schema(), config.project, config.streaming)
-    return WritePredictionsText(config.output, _window_s(config))
+    return WritePredictionsText(_text_prefix(config.output, run_id), _window_s(config))
 
 
-def _dead_letter_sink(config: JobConfig) -> beam.PTransform:
+def _dead_letter_sink(config: JobConfig, run_id: str | None) -> beam.PTransform:
     vertex = config.rows.shape == VERTEX
     if config.dead_letter_kind is IoKind.PUBSUB:
         return WriteDeadLettersPubSub(config.dead_letter, vertex)
     if config.dead_letter_kind is IoKind.BIGQUERY:
         return WriteDeadLettersBigQuery(config.dead_letter, config.project, config.streaming, vertex)
-    return WriteDeadLettersText(config.dead_letter, _window_s(config), vertex)
+    return WriteDeadLettersText(_text_prefix(config.dead_letter, run_id), _window_s(config), vertex)
 
 
 def _spreads_records(config: JobConfig, remote: bool) -> bool:
@@ -92,6 +111,8 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
         signature=config.signature,
         poll_s=config.model_poll_s if config.streaming and config.model_version is not None else None,
         signature_name=config.signature_name,
+        streaming=config.streaming,
+        max_failure_share=config.max_failure_share,
     )
     batches, damaged = pipeline | "Read" >> _source(config, remote)
     decoder = decoder_for(config.decoding, config.feeding)
@@ -100,9 +121,13 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
     rows, unwritable = scored | "Format rows" >> FormatRows(
         config.rows, as_json_lines=config.sink is not IoKind.BIGQUERY
     )
-    _ = rows | "Write predictions" >> _prediction_sink(config)
-    _ = (
-        (damaged, undecodable, failed, unwritable)
+    run_id = None if config.streaming else new_run_id()  # a streaming job adds to its outputs, replaces none
+    written = rows | "Write predictions" >> _prediction_sink(config, run_id)
+    dead_letters_written = (
+        (damaged, undecodable, failed, unwritable, *_refused(config, written))
         | "Gather dead letters" >> beam.Flatten()
-        | "Write dead letters" >> _dead_letter_sink(config)
+        | "Write dead letters" >> _dead_letter_sink(config, run_id)
     )
+    if run_id is not None:  # once both writes have succeeded, never before
+        last_step = ReplaceEarlierOutputs(outputs_of(config), run_id, config.project, (written, dead_letters_written))
+        _ = pipeline | "Replace earlier outputs" >> last_step

@@ -4,24 +4,27 @@ Records reach the model already batched: the sources emit batches of up to `batc
 so that decoding can be vectorised, and RunInference is told to skip its own batching.
 RunInference still does what it is for: loading the model once per worker process and sharing
 it across threads, and its metrics. A failing model call is not a failing batch: the handler
-scores each batch through `job.isolation`, which dead-letters only the records the model
-fails on alone, and stops the job when the model fails on everything.
+scores each batch through `job.versioned` and `job.isolation`, which dead-letter only the records
+the model fails on alone, hand a runtime fault back to the runner, and stop a batch job whose
+model fails on too many records (a stream goes on).
 """
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.compat import restore_memory_readings
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
-from pipeline.job.isolation import Scorer
+from pipeline.job.isolation import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.job.tags import DEAD_LETTERS
+from pipeline.job.versioned import VersionedScorer
 from pipeline.model.files import DEFAULT_SIGNATURE
 from pipeline.model.loading import checked_outputs, load_model
 from pipeline.model.runtime import require_gpu
@@ -51,8 +54,14 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         signature: ModelSignature | None = None,
         poll_s: float | None = None,
         signature_name: str = DEFAULT_SIGNATURE,
+        streaming: bool = False,
+        max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE,
     ):
         super().__init__()
+        # Travels with the handler's pickle: its copies in one process serve one model, another handler its own.
+        self._owner = uuid.uuid4().hex
+        self._streaming = streaming
+        self._max_failure_share = max_failure_share
         self._model_path = model_path
         self._outputs = outputs
         self._shared_on_worker = shared_on_worker
@@ -65,7 +74,7 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
             require_gpu(self._model_path)
         location, _ = locate_served(self._model_path, self._signature_name)
         signature = self._signature or load_model(location.path, location).get_signature()
-        return serve(self._model_path, signature, self._poll_s, self._signature_name)
+        return serve(self._model_path, signature, self._poll_s, self._signature_name, owner=self._owner)
 
     def run_inference(  # type: ignore[override]  # batching skipped: Beam passes each element whole
         self, batch: InstanceBatch, model: ServedModel, inference_args: dict[str, Any] | None = None
@@ -73,11 +82,13 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         """The batch scored in one call or, when that fails, in pieces: ScoredBatches for what the
         model predicted and a DeadLetter for each record it failed on alone."""
 
-        def predict(features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:
-            version, outputs = model.predict_versioned(features)
-            return checked_outputs(outputs, len(next(iter(features.values()))), self._outputs), version
-
-        return Scorer(predict, self._model_path).score(batch)
+        scorer = VersionedScorer(
+            functools.partial(checked_outputs, names=self._outputs),
+            self._model_path,
+            stop_when_broken=not self._streaming,
+            max_failure_share=self._max_failure_share,
+        )
+        return model.run(scorer.score, batch)
 
     def get_num_bytes(self, batch: InstanceBatch) -> int:  # type: ignore[override]  # as run_inference
         # The default pickles the whole batch just to measure it.

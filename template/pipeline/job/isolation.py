@@ -8,14 +8,23 @@ succeeds, the second is known to hold the failure and is split without being cal
 With k failing records among n, that costs about 1.5·k·log2(n) extra calls, most of them
 small; a clean batch costs one `try` more than before.
 
-Two kinds of failure are not about a record, and are told apart:
+Three kinds of failure are not about a record, and are told apart:
 
 * The batch does not fit in memory (TensorFlow's ResourceExhaustedError, Python's MemoryError):
-  the halves are tried and the size that fits is remembered for every later batch of this
-  model in this process, and said once, on stderr and in the worker log.
-* The model is broken for this input: when the first `BROKEN_AFTER` records that the model is
-  given alone all fail and none has been predicted yet, the job stops with one line naming the
-  model's error, instead of dead-lettering the whole input at full cost.
+  the halves are tried, and once pieces of one size have all fitted, later batches of this model
+  version are split to that size, said once on stderr and in the worker log. The limit doubles
+  again after `GROW_AFTER` calls that fit; a record that runs out of memory alone is that
+  record's dead letter and teaches no limit.
+* The runtime or the device fails (`RUNTIME_FAULTS`: TensorFlow's InternalError, UnavailableError,
+  CancelledError, DataLossError, AbortedError, DeadlineExceededError): the call is retried twice,
+  then `ModelFault` fails the bundle so that the runner retries it elsewhere. No record is blamed.
+* The model is broken for this input: when more than `max_failure_share` of the recent records
+  fail alone (judged once `BROKEN_AFTER` have), a batch job stops with one line naming the
+  model's error, instead of dead-lettering the rest of the input at full cost. A streaming job
+  goes on: the records are dead letters, and the log says so once a minute at most.
+
+Everything else the call raises (invalid argument, a failed assertion, a decode error, a wrong
+type or shape) is about the records in the batch, and isolates them.
 
 Nothing here knows Beam: the handler in `job.inference` hands each batch to a `Scorer`.
 """
@@ -25,19 +34,31 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import threading
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
-from pipeline.errors import ModelBroken
+from pipeline.errors import ModelBroken, ModelFault
+from pipeline.model.health import BROKEN_AFTER, RECENT_RECORDS, ModelHealth
 
-# Records failing alone, with none predicted before them, after which the model counts as broken.
-BROKEN_AFTER = 100
+# The share of recent records failing alone above which a batch job stops (--max_failure_share).
+DEFAULT_MAX_FAILURE_SHARE = 0.5
+# Errors of the runtime, the device or the process, by TensorFlow's type names: never a record's fault.
+RUNTIME_FAULTS = (
+    "InternalError",
+    "UnavailableError",
+    "CancelledError",
+    "DataLossError",
+    "AbortedError",
+    "DeadlineExceededError",
+)
+FAULT_RETRIES = 2
+FAULT_BACKOFF_S = 0.5
 _MESSAGE_CHARS = 2000
 _STACKTRACE_CHARS = 8000
 _OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError", "MemoryError", "OutOfMemoryError")
@@ -46,6 +67,8 @@ _LOG = logging.getLogger(__name__)
 # One model call: the outputs, and the model version that made them (None for an unversioned model).
 Predict = Callable[[dict[str, np.ndarray]], tuple[dict[str, np.ndarray], int | None]]
 
+__all__ = ["BROKEN_AFTER", "FailedRecord", "ModelHealth", "Scorer", "error_line", "is_runtime_fault"]
+
 
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether an error says the batch did not fit in memory (by type name: no TensorFlow import)."""
@@ -53,6 +76,11 @@ def is_out_of_memory(error: BaseException) -> bool:
         return True
     text = str(error)
     return "OOM when allocating" in text or "out of memory" in text.lower()
+
+
+def is_runtime_fault(error: BaseException) -> bool:
+    """Whether an error is the runtime's or the device's, not the records' (by type name)."""
+    return type(error).__name__ in RUNTIME_FAULTS and not is_out_of_memory(error)
 
 
 # What TensorFlow wraps around an op's own message: where the graph was built, which node ran.
@@ -67,55 +95,26 @@ def error_line(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {text}".split())[:_MESSAGE_CHARS]
 
 
-@dataclass
-class ModelHealth:
-    """What this process has learned about one model: how many records it predicted and how many
-    failed alone, and the largest batch that fits in memory once one has not. Shared by every
-    thread that calls the model, hence the lock."""
+@dataclass(frozen=True)
+class FailedRecord:
+    """A record the model failed on alone, and its error: kept whole so that another version may try it."""
 
-    predicted: int = 0
-    failed_alone: int = 0
-    fitting_batch: int | None = None  # None: no batch has run out of memory
-    announced_batch: int | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    single: InstanceBatch
+    error: Exception
 
-    def record_success(self, size: int) -> int | None:
-        """Counts a successful call; returns the batch size to announce, if this call proved a new one."""
-        with self.lock:
-            self.predicted += size
-            fitting = self.fitting_batch
-            if fitting is not None and size == fitting and self.announced_batch != fitting:
-                self.announced_batch = fitting
-                return fitting
-            return None
-
-    def record_out_of_memory(self, size: int) -> None:
-        with self.lock:
-            half = max(1, size // 2)
-            if self.fitting_batch is None or half < self.fitting_batch:
-                self.fitting_batch = half
-
-    def record_failure_alone(self) -> bool:
-        """Counts a record that failed alone; True when the model now counts as broken."""
-        with self.lock:
-            self.failed_alone += 1
-            return self.predicted == 0 and self.failed_alone >= BROKEN_AFTER
+    def dead_letter(self) -> DeadLetter:
+        """The record's dead letter: the model's own error for it."""
+        error = self.error
+        kind = "ran out of memory on this record alone" if is_out_of_memory(error) else "failed on this record"
+        rejection = Rejection(Reason.INFERENCE_FAILED, f"the model {kind}: {error_line(error)}"[:_MESSAGE_CHARS])
+        stacktrace = "".join(traceback.format_exception(error))[-_STACKTRACE_CHARS:]
+        return self.single.dead_letter(0, rejection, stacktrace, utc_now())
 
 
-_HEALTH: dict[str, ModelHealth] = {}
-_HEALTH_LOCK = threading.Lock()
-
-
-def health_of(model_key: str) -> ModelHealth:
-    """The process-wide health record of one model (by its path)."""
-    with _HEALTH_LOCK:
-        return _HEALTH.setdefault(model_key, ModelHealth())
-
-
-def _announce_fitting_batch(model_key: str, size: int, tried: int | None) -> None:
+def _announce_batch_limit(model_key: str, size: int, tried: int) -> None:
     """Says once, on stderr and in the worker log, which batch size fits in memory."""
     message = (
-        f"{model_key}: batches of {tried or 'more'} records ran out of memory; {size} records per model call "
+        f"{model_key}: batches of {tried} records ran out of memory; {size} records per model call "
         f"fit, and later batches are split to that size (set --batch_size={size} to skip the retries)"
     )
     _LOG.warning(message)
@@ -132,70 +131,139 @@ def _logs_to_stderr() -> bool:
     )
 
 
+class _Attempt:
+    """What one batch's scoring learned about memory: the smallest piece that ran out of it, the largest
+    that fitted, and whether a record ran out of it alone (then the record, not the size, is to blame)."""
+
+    def __init__(self) -> None:
+        self.first_ran_out: int | None = None
+        self.ran_out_at: int | None = None
+        self.largest_fitted = 0
+        self.alone_ran_out = False
+
+
 class Scorer:
     """Scores InstanceBatches with `predict`, isolating the records it fails on.
 
-    Returns ScoredBatches for what was predicted (possibly several per batch, in pieces) and a
-    DeadLetter for each record that fails on its own, with the model's error for that record.
+    `score` returns ScoredBatches for what was predicted (possibly several per batch, in pieces)
+    and a DeadLetter for each record that fails on its own; `attempt` returns the failed records
+    whole instead, for a caller that will try them elsewhere. `stop_when_broken` is a batch job's
+    rule; a streaming job keeps going.
     """
 
-    def __init__(self, predict: Predict, model_key: str, health: ModelHealth | None = None):
+    def __init__(
+        self,
+        predict: Predict,
+        model_key: str,
+        health: ModelHealth,
+        *,
+        stop_when_broken: bool = True,
+        max_failure_share: float = DEFAULT_MAX_FAILURE_SHARE,
+    ):
         self._predict = predict
         self._model_key = model_key
-        self._health = health if health is not None else health_of(model_key)
-        self._largest_tried: int | None = None
+        self._health = health
+        self._stop_when_broken = stop_when_broken
+        self._max_failure_share = max_failure_share
 
     def score(self, batch: InstanceBatch) -> list[ScoredBatch | DeadLetter]:
-        results: list[ScoredBatch | DeadLetter] = []
-        limit = self._health.fitting_batch
+        return [item.dead_letter() if isinstance(item, FailedRecord) else item for item in self.attempt(batch)]
+
+    def attempt(self, batch: InstanceBatch) -> list[ScoredBatch | FailedRecord]:
+        results: list[ScoredBatch | FailedRecord] = []
+        attempt = _Attempt()
+        limit = self._health.batch_limit
         if limit is None or len(batch) <= limit:
-            self._score(batch, results)
+            self._score(batch, results, attempt)
         else:
             for start in range(0, len(batch), limit):
-                self._score(batch.slice(start, start + limit), results)
+                self._score(batch.slice(start, start + limit), results, attempt)
+        self._learn_from(attempt)
         return results
 
-    def _score(self, batch: InstanceBatch, results: list[ScoredBatch | DeadLetter]) -> bool:
+    def _learn_from(self, attempt: _Attempt) -> None:
+        if attempt.ran_out_at is None or attempt.alone_ran_out or not attempt.largest_fitted:
+            return
+        announce = self._health.learn_batch_limit(attempt.largest_fitted)
+        if announce is not None:
+            _announce_batch_limit(self._model_key, announce, attempt.first_ran_out or attempt.ran_out_at)
+
+    def _call(self, features: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:
+        """One model call; a runtime fault is retried, then fails the bundle (`ModelFault`)."""
+        for attempt in range(FAULT_RETRIES + 1):
+            try:
+                return self._predict(features)
+            except Exception as error:
+                if not is_runtime_fault(error):
+                    raise
+                if attempt == FAULT_RETRIES:
+                    raise ModelFault(
+                        f"{self._model_key}: the model's runtime failed {FAULT_RETRIES + 1} times in a row, which is "
+                        f"not a record's fault, so the work is handed back to the runner to retry: {error_line(error)}"
+                    ) from None
+                _LOG.warning("%s: the model's runtime failed, retrying: %s", self._model_key, error_line(error))
+                time.sleep(FAULT_BACKOFF_S * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _score(self, batch: InstanceBatch, results: list, attempt: _Attempt) -> bool:
         """Scores `batch` in one call, or isolates what fails in it; True if the one call succeeded."""
         try:
-            outputs, version = self._predict(batch.features)
-        except Exception as error:  # any error of the model's call: isolate, then judge
-            self._after_failure(batch, error, results)
+            outputs, version = self._call(batch.features)
+        except ModelFault:
+            raise
+        except Exception as error:  # about the records in this batch: isolate, then judge
+            self._after_failure(batch, error, results, attempt)
             return False
         results.append(ScoredBatch(batch, outputs, version))
-        announce = self._health.record_success(len(batch))
-        if announce is not None:
-            _announce_fitting_batch(self._model_key, announce, self._largest_tried)
+        self._health.record_success(len(batch))
+        if attempt.ran_out_at is not None:
+            attempt.largest_fitted = max(attempt.largest_fitted, len(batch))
         return True
 
-    def _after_failure(self, batch: InstanceBatch, error: Exception, results: list) -> None:
+    def _after_failure(self, batch: InstanceBatch, error: Exception, results: list, attempt: _Attempt) -> None:
         size = len(batch)
+        out_of_memory = is_out_of_memory(error)
         if size > 1:
-            out_of_memory = is_out_of_memory(error)
             if out_of_memory:
-                self._largest_tried = max(self._largest_tried or 0, size)
-                self._health.record_out_of_memory(size)
+                attempt.first_ran_out = attempt.first_ran_out or size
+                attempt.ran_out_at = min(attempt.ran_out_at or size, size)
             middle = size // 2
-            left_scored = self._score(batch.slice(0, middle), results)
+            left_scored = self._score(batch.slice(0, middle), results, attempt)
             right = batch.slice(middle, size)
             if left_scored and not out_of_memory and len(right) > 1:
                 # The failing record is in the right half: split it without calling it whole (a call
                 # that would fail). A lone record is still called, for its own error.
-                self._after_failure(right, error, results)
+                self._after_failure(right, error, results, attempt)
             else:
-                self._score(right, results)
+                self._score(right, results, attempt)
             return
-        results.append(_dead_letter(batch, error))
-        if self._health.record_failure_alone():
+        attempt.alone_ran_out = attempt.alone_ran_out or out_of_memory
+        results.append(FailedRecord(batch, error))
+        self._health.record_failure_alone()
+        self._judge(error)
+
+    def _judge(self, error: Exception) -> None:
+        """Stops a batch job whose model fails on too many records alone; a stream only says so."""
+        share = self._health.failure_share()
+        if share is None or share <= self._max_failure_share:
+            return
+        if not self._stop_when_broken:
+            if self._health.time_to_log():
+                _LOG.warning(
+                    "%s: the model fails on %.0f%% of the recent records alone; they are dead letters and the "
+                    "stream goes on. Its error: %s",
+                    self._model_key,
+                    share * 100,
+                    error_line(error),
+                )
+            return
+        if self._health.predicted == 0:
             raise ModelBroken(
                 f"the model failed on each of the first {BROKEN_AFTER} records it was given alone, and predicted "
                 f"none: it is broken for this input, so the job stops. Its error: {error_line(error)}"
-            ) from None
-
-
-def _dead_letter(single: InstanceBatch, error: Exception) -> DeadLetter:
-    """The dead letter of a record that failed alone: the model's own error for it."""
-    kind = "ran out of memory on this record alone" if is_out_of_memory(error) else "failed on this record"
-    rejection = Rejection(Reason.INFERENCE_FAILED, f"the model {kind}: {error_line(error)}"[:_MESSAGE_CHARS])
-    stacktrace = "".join(traceback.format_exception(error))[-_STACKTRACE_CHARS:]
-    return single.dead_letter(0, rejection, stacktrace, utc_now())
+            )
+        raise ModelBroken(
+            f"the model failed on {share:.0%} of the last {RECENT_RECORDS:,} records alone, more than "
+            f"--max_failure_share={self._max_failure_share:g}: it is broken for this input, so the job stops. "
+            f"Its error: {error_line(error)}"
+        )

@@ -15,7 +15,10 @@ RECORDS_READ = "records_read"
 PREDICTIONS = "predictions"
 DEAD_LETTERS = "dead_letters"
 DEAD_LETTER_REASON_PREFIX = "dead_letters."
+# Dead letters their own sink refused for good: logged and counted, never retried without end.
+DEAD_LETTERS_REFUSED = "dead_letters_refused"
 FIRST_PREDICTION_MS = "first_prediction_unix_ms"
+REPLACED_PREFIX = "replaced."  # what a batch job's last step did to the earlier outputs (job.replace)
 
 
 def counter(name: str):
@@ -38,6 +41,7 @@ class RunCounts:
     dead_letters: int = 0
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     first_prediction_unix_ms: int | None = None
+    replaced: dict[str, int] = field(default_factory=dict)  # by counter name, after REPLACED_PREFIX
 
     @property
     def reconciles(self) -> bool:
@@ -60,6 +64,9 @@ def read_counts(result) -> RunCounts:
         elif name.startswith(DEAD_LETTER_REASON_PREFIX):
             reason = name[len(DEAD_LETTER_REASON_PREFIX) :]
             counts.dead_letters_by_reason[reason] = counts.dead_letters_by_reason.get(reason, 0) + value
+        elif name.startswith(REPLACED_PREFIX):
+            what = name[len(REPLACED_PREFIX) :]
+            counts.replaced[what] = counts.replaced.get(what, 0) + value
     for item in metrics["distributions"]:
         if item.key.metric.name == FIRST_PREDICTION_MS:
             value = item.committed if item.committed is not None else item.attempted

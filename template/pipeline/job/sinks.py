@@ -6,7 +6,7 @@ only in how rows are written.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -14,7 +14,6 @@ import orjson
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
-from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from pipeline.config import TEXT_SUFFIX
 from pipeline.data.batches import ScoredBatch
@@ -22,7 +21,9 @@ from pipeline.data.dead_letters import DeadLetter
 from pipeline.data.rows import RowLayout, json_lines
 from pipeline.data.vertex_rows import DEAD_LETTER_SCHEMA as VERTEX_DEAD_LETTER_SCHEMA
 from pipeline.data.vertex_rows import vertex_dead_letter
-from pipeline.job import metrics, progress
+from pipeline.job import metrics, progress, windows
+from pipeline.job.load_errors import NameRefusedRows  # noqa: F401  # imported: a refused load names its row
+from pipeline.job.table_sinks import INSERT_RETRY, LogRefusedDeadLetters, RefusedRows, TableWrite
 from pipeline.job.tags import DEAD_LETTERS
 
 DEAD_LETTER_SCHEMA = {
@@ -106,9 +107,24 @@ class _CountDeadLettersFn(beam.DoFn):
             yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
 
 
+def _pane_file_naming(name: str) -> Callable[..., str]:
+    """`<name>-<start>-<end>-<pane>-SSSSS-of-NNNNN.jsonl`. Beam's default naming leaves the pane out (a TODO in
+    fileio), so a window's late firing would be written over the files of its first."""
+
+    def naming(window, pane, shard_index, total_shards, compression, destination) -> str:
+        start, end = (bound.to_utc_datetime().isoformat() for bound in (window.start, window.end))
+        index = pane.index if pane is not None else 0
+        return f"{name}-{start}-{end}-{index}-{shard_index:05d}-of-{total_shards:05d}{TEXT_SUFFIX}"
+
+    return naming
+
+
 class _WriteLines(beam.PTransform):
     """JSON-lines strings (one or more lines each) into files: `<prefix>-SSSSS-of-NNNNN.jsonl` in a batch job,
-    `<prefix>-<window>-<pane>-SSSSS-of-NNNNN.jsonl` per window of `window_s` seconds in a streaming one."""
+    `<prefix>-<start>-<end>-<pane>-SSSSS-of-NNNNN.jsonl` per event-time window of `window_s` seconds in a
+    streaming one: by each element's timestamp, which lies in the window of its messages' publish time (the
+    source batches per window), so a backlog or a retried bundle lands in the window it was published in.
+    A late element is written in a later pane of its window, never over the files of an earlier one."""
 
     def __init__(self, prefix: str, window_s: int | None = None):
         super().__init__()
@@ -121,10 +137,14 @@ class _WriteLines(beam.PTransform):
         directory, name = FileSystems.split(self._prefix)
         return (
             lines
-            | "Stamp with the time written" >> beam.Map(lambda text: TimestampedValue(text, time.time()))
-            | "Window" >> beam.WindowInto(FixedWindows(self._window_s))
+            | "Window" >> windows.event_time_windows(self._window_s)
             | "Write files"
-            >> fileio.WriteToFiles(path=directory, file_naming=fileio.default_file_naming(name, TEXT_SUFFIX), shards=1)
+            >> fileio.WriteToFiles(
+                path=directory,
+                file_naming=_pane_file_naming(name),
+                shards=1,
+                max_writers_per_bundle=0,  # every line through the sharded writer, which knows its pane
+            )
         )
 
 
@@ -158,7 +178,8 @@ class WriteDeadLettersText(beam.PTransform):
 
 
 def _write_table(table: str, schema: dict[str, Any], project: str | None, streaming: bool) -> WriteToBigQuery:
-    """A batch job loads files into a table it truncates; a streaming one adds rows as they come."""
+    """A batch job loads files into a table it truncates (a load refused for a row's content names it:
+    `load_errors`); a streaming one adds rows as they come."""
     if streaming:
         return WriteToBigQuery(
             table,
@@ -167,6 +188,7 @@ def _write_table(table: str, schema: dict[str, Any], project: str | None, stream
             method=WriteToBigQuery.Method.STREAMING_INSERTS,
             create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
             write_disposition=BigQueryDisposition.WRITE_APPEND,
+            insert_retry_strategy=INSERT_RETRY,  # a row refused for good is handed back, not retried for ever
         )
     return WriteToBigQuery(
         table,
@@ -180,7 +202,8 @@ def _write_table(table: str, schema: dict[str, Any], project: str | None, stream
 
 class WritePredictionsBigQuery(beam.PTransform):
     """Predictions (rows) into a table created if needed: truncated on write by batch file loads, or
-    added to by streaming inserts."""
+    added to by streaming inserts. Gives back a TableWrite: Beam's result, and the rows the table
+    refused for good as dead letters (streaming; a batch load is refused as a whole)."""
 
     def __init__(self, table: str, schema: dict[str, Any], project: str | None = None, streaming: bool = False):
         super().__init__()
@@ -190,7 +213,12 @@ class WritePredictionsBigQuery(beam.PTransform):
         self._streaming = streaming
 
     def expand(self, rows):
-        return rows | "Write table" >> _write_table(self._table, self._schema, self._project, self._streaming)
+        result = rows | "Write table" >> _write_table(self._table, self._schema, self._project, self._streaming)
+        if self._streaming:
+            refused = result.failed_rows_with_errors | "Refused rows" >> RefusedRows()
+        else:
+            refused = rows.pipeline | "No refused rows" >> beam.Create([]).with_output_types(DeadLetter)
+        return TableWrite(result, refused)
 
 
 class WriteDeadLettersBigQuery(beam.PTransform):
@@ -205,11 +233,14 @@ class WriteDeadLettersBigQuery(beam.PTransform):
 
     def expand(self, dead_letters):
         schema = VERTEX_DEAD_LETTER_SCHEMA if self._vertex else DEAD_LETTER_SCHEMA
-        return (
+        result = (
             dead_letters
             | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False, vertex=self._vertex))
             | "Write table" >> _write_table(self._table, schema, self._project, self._streaming)
         )
+        if self._streaming:
+            _ = result.failed_rows_with_errors | "Refused dead letters" >> LogRefusedDeadLetters()
+        return result
 
 
 def _messages(text: str) -> list[bytes]:

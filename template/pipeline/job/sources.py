@@ -12,12 +12,13 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.data.batches import RecordBatch, RowBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, utc_now
 from pipeline.data.formats import CSV, TFRECORD
 from pipeline.errors import DamagedInput
-from pipeline.job import metrics, progress
+from pipeline.job import metrics, progress, windows
 from pipeline.job.tags import DEAD_LETTERS
 from pipeline.reading.readers import (
     damage_letter,
@@ -222,26 +223,66 @@ def _body_and_id(message) -> tuple[bytes, str]:
     return message.data or b"", message.message_id or f"unnumbered-{uuid.uuid4().hex}"
 
 
-class ReadMessages(beam.PTransform):
-    """Messages of a Pub/Sub subscription, one record each, in batches of at most `batch_size` that wait at
-    most `max_wait_s` to fill: a trickle is scored promptly, a flood in full batches. The batches are made
-    by GroupIntoBatches on a sharded key, which Dataflow spreads over workers as the load grows."""
+def _in_its_window(batch: RecordBatch, window=beam.DoFn.WindowParam) -> TimestampedValue:
+    """A batch stamped inside the window its messages were published in: GroupIntoBatches stamps a batch it
+    flushes at a window's end with the end itself, which belongs to the next window."""
+    return TimestampedValue(batch, window.max_timestamp())
 
-    def __init__(self, subscription: str, batch_size: int, max_wait_s: float):
+
+def _batched(messages, subscription: str, batch_size: int, max_wait_s: float, window_s: int | None):
+    """The steps of `BatchMessages`, applied under the caller's own step (so that ReadMessages keeps its step
+    names, which a job replaced with --update matches)."""
+    if window_s is not None:
+        messages = messages | "Window by publish time" >> windows.event_time_windows(window_s)
+    batches = (
+        messages
+        | "Body and id" >> beam.Map(lambda message: (0, _body_and_id(message)))
+        | "Batch messages" >> beam.GroupIntoBatches.WithShardedKey(batch_size, max_buffering_duration_secs=max_wait_s)
+        | "As record batches" >> beam.MapTuple(lambda _, batch: messages_batch(subscription, list(batch)))
+    )
+    if window_s is None:
+        return batches
+    return batches | "Stamp in its window" >> beam.Map(_in_its_window)
+
+
+class BatchMessages(beam.PTransform):
+    """Pub/Sub messages (timestamped with their publish time) in RecordBatches of at most `batch_size` that
+    wait at most `max_wait_s` to fill: a trickle is scored promptly, a flood in full batches. The batches
+    are made by GroupIntoBatches on a sharded key, which Dataflow spreads over workers as the load grows.
+
+    With `window_s`, messages are first put in the event-time windows of the text outputs (`windows`):
+    a batch then never spans two windows, and everything made from it (rows, dead letters) keeps its
+    window, with the window's last instant as its timestamp.
+    """
+
+    def __init__(self, subscription: str, batch_size: int, max_wait_s: float, window_s: int | None = None):
         super().__init__()
         self._subscription = subscription
         self._batch_size = batch_size
         self._max_wait_s = max_wait_s
+        self._window_s = window_s
+
+    def expand(self, messages):
+        return _batched(messages, self._subscription, self._batch_size, self._max_wait_s, self._window_s)
+
+
+class ReadMessages(beam.PTransform):
+    """Messages of a Pub/Sub subscription, one record each, in batches as `BatchMessages` makes them;
+    windowed by publish time with `window_s` (a streaming job with text outputs)."""
+
+    def __init__(self, subscription: str, batch_size: int, max_wait_s: float, window_s: int | None = None):
+        super().__init__()
+        self._subscription = subscription
+        self._batch_size = batch_size
+        self._max_wait_s = max_wait_s
+        self._window_s = window_s
 
     def expand(self, begin):
-        subscription = self._subscription
-        batches = (
-            begin
-            | "Read messages" >> beam.io.ReadFromPubSub(subscription=subscription, with_attributes=True)
-            | "Body and id" >> beam.Map(lambda message: (0, _body_and_id(message)))
-            | "Batch messages"
-            >> beam.GroupIntoBatches.WithShardedKey(self._batch_size, max_buffering_duration_secs=self._max_wait_s)
-            | "As record batches" >> beam.MapTuple(lambda _, messages: messages_batch(subscription, list(messages)))
+        messages = begin | "Read messages" >> beam.io.ReadFromPubSub(
+            subscription=self._subscription, with_attributes=True
         )
+        batches = _batched(messages, self._subscription, self._batch_size, self._max_wait_s, self._window_s)
         no_damage = begin | "No damage" >> beam.Create([]).with_output_types(DeadLetter)
+        if self._window_s is not None:  # flattened with the windowed dead letters: windowed like them
+            no_damage = no_damage | "Window like the messages" >> windows.event_time_windows(self._window_s)
         return batches, no_damage

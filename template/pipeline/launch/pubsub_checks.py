@@ -8,7 +8,7 @@ import re
 from google.api_core import exceptions
 
 from pipeline.errors import LaunchError, first_line
-from pipeline.launch.retries import retrying
+from pipeline.job.retries import retrying
 
 _SUBSCRIPTION = re.compile(r"^projects/(?P<project>[^/]+)/subscriptions/(?P<name>[^/]+)$")
 _TOPIC = re.compile(r"^projects/(?P<project>[^/]+)/topics/(?P<name>[^/]+)$")

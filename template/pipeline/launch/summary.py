@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.config import TEXT_SUFFIX, IoKind, JobConfig
 from pipeline.data.dead_letters import DAMAGE_REASONS
 from pipeline.job.metrics import RunCounts
+from pipeline.job.replace import SHARDS_REMOVED, TABLES_EMPTIED, TEMP_FOLDERS_REMOVED
 
 
 def _location(kind: IoKind, where: str) -> str:
@@ -13,6 +14,20 @@ def _location(kind: IoKind, where: str) -> str:
     if kind is IoKind.PUBSUB:
         return f"Pub/Sub topic {where}"
     return f"{where}-*{TEXT_SUFFIX}"
+
+
+def _replaced(replaced: dict[str, int]) -> str | None:
+    """What the last step did to the earlier outputs, beyond writing over them; None if nothing."""
+    parts = [
+        f"{count:,} {what}"
+        for what, count in (
+            ("earlier shard(s) removed", replaced.get(SHARDS_REMOVED, 0)),
+            ("stale temp folder(s) removed", replaced.get(TEMP_FOLDERS_REMOVED, 0)),
+            ("table(s) that got no rows emptied", replaced.get(TABLES_EMPTIED, 0)),
+        )
+        if count
+    ]
+    return f"  earlier output       {'; '.join(parts)}" if parts else None
 
 
 def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, finished_unix_s: float) -> str:
@@ -35,6 +50,8 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
     lines.append(f"  throughput           {counts.records_read / max(elapsed, 1e-9):>10,.0f} records/s end to end")
     lines.append(f"  predictions at       {_location(config.sink, config.output)}")
     lines.append(f"  dead letters at      {_location(config.dead_letter_kind, config.dead_letter)}")
+    if replaced := _replaced(counts.replaced):
+        lines.append(replaced)
     damaged = {reason: count for reason, count in counts.dead_letters_by_reason.items() if reason in DAMAGE_REASONS}
     if damaged:
         kinds = ", ".join(sorted(damaged))

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.errors import LaunchError, first_line
-from pipeline.launch.retries import retrying
+from pipeline.job.retries import retrying
 
 _TABLE_SPEC = re.compile(
     r"^(?:(?P<project>[a-zA-Z0-9.:-]+)[:.])?(?P<dataset>[a-zA-Z0-9_]+)\.(?P<table>[a-zA-Z0-9_$@-]+)$"

@@ -347,7 +347,19 @@ def validate(options: PipelineOptions) -> JobConfig:
         window_s=int(_seconds(params.window_seconds, "--window_seconds", 1, 86_400, whole=True)),
         model_poll_s=int(_seconds(params.model_poll_seconds, "--model_poll_seconds", 1, 86_400, whole=True)),
         signature_name=signature_name,
+        max_failure_share=_share(params.max_failure_share, "--max_failure_share"),
     )
+
+
+def _share(value, flag: str) -> float:
+    """A share from 0 (exclusive) to 1, or a one-line error."""
+    try:
+        share = float(str(value).strip())
+    except ValueError:
+        share = -1.0
+    if not 0.0 < share <= 1.0:
+        raise LaunchError(f"{flag}={value}: must be a share above 0 and at most 1 (1 never stops the job)")
+    return share
 
 
 def _seconds(value, flag: str, least: float, most: float, whole: bool = False) -> float:

@@ -1,12 +1,19 @@
-"""The model a job serves: one model, or the highest version of a versioned folder, as TensorFlow
+"""The model a job serves: one model, or the highest whole version of a versioned folder, as TensorFlow
 Serving lays them out (`model/1/`, `model/2/`, ..., each a SavedModel, `.keras` file or checkpoint).
 
-A streaming job looks for a higher version every `poll_s` seconds, in a thread of its own, whether
-records come or not: a new version is loaded beside the one serving, checked against the signature
-the job was launched with, and only then serves, from the next model call on. The call in flight
-finishes on the version it started with, and each call says which version made its outputs, so no
-record is scored twice or by a mix of versions. A version whose signature no longer fits is refused
-with one log line, and the old version keeps serving.
+A version is served only when it is whole. Once any version folder holds a `_SUCCESS` marker (written
+last by whoever publishes it), only marked folders are versions; without markers, a folder is tried
+once its files stayed the same between two polls. A worker starts on the highest version that loads
+and fits, so a half-copied one never stops it. A folder that fails to load is tried `LOAD_TRIES`
+times, then refused with one log line until its files change.
+
+A streaming job looks for a higher version every `poll_s` seconds, in a thread of its own: a new
+version is loaded beside the one serving and checked against the signature the job was launched
+with. It then serves on probation: its predecessor stays loaded until the new version has
+predicted `PROBATION_RECORDS` records, and a record the new one fails on is tried on the
+predecessor; if the predecessor predicts it, the new version is rolled back (`job.versioned`).
+Each call says which version made its outputs, so no record is scored twice or by a mix of versions.
+Each version owns its health (`model.health`): what one version learned never carries to the next.
 """
 
 from __future__ import annotations
@@ -15,42 +22,69 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import ModelError, first_line
 from pipeline.model.files import DEFAULT_SIGNATURE, ModelLocation, locate_model
+from pipeline.model.health import ModelHealth
 from pipeline.model.loading import LoadedModel, forget_model, load_model
 from pipeline.model.signatures import ModelSignature
 
+READY_MARKER = "_SUCCESS"
+LOAD_TRIES = 3
+PROBATION_RECORDS = 1000
 _VERSION = re.compile(r"^[0-9]+$")
 _LOG = logging.getLogger(__name__)
 
+Fingerprint = tuple[tuple[str, int, float], ...]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
 
 def version_folders(path: str) -> dict[int, str]:
-    """{version: folder} of the numbered folders under `path` that hold files; {} when there are none."""
+    """{version: folder} of the numbered folders under `path` that hold files (only those that hold the
+    `_SUCCESS` marker, once one does); {} when there are none."""
     base = path.rstrip("/")
     found: dict[int, str] = {}
+    marked: set[int] = set()
     for metadata in FileSystems.match([FileSystems.join(base, "*", "*")])[0].metadata_list:
         relative = metadata.path[len(base) :].lstrip("/")
-        first = relative.split("/", 1)[0]
+        first, _, rest = relative.partition("/")
         if _VERSION.fullmatch(first):
             found[int(first)] = FileSystems.join(base, first)
-    return found
+            if rest == READY_MARKER:
+                marked.add(int(first))
+    return {number: folder for number, folder in found.items() if number in marked} if marked else found
+
+
+def fingerprint(folder: str) -> Fingerprint:
+    """What a folder holds, by path, size and time: a folder being copied changes between two looks."""
+    listing = FileSystems.match([FileSystems.join(folder.rstrip("/"), "**")])[0].metadata_list
+    return tuple(sorted((meta.path, meta.size_in_bytes, meta.last_updated_in_seconds) for meta in listing))
 
 
 def locate_served(path: str, signature_name: str = DEFAULT_SIGNATURE) -> tuple[ModelLocation, int | None]:
-    """The model at `path`, or the highest version in it: its location, and its version number (None
-    for a model that is not a versioned folder)."""
+    """The model at `path`, or the highest version in it whose files look like a model: its location,
+    and its version number (None for a model that is not a versioned folder)."""
     try:
         return locate_model(path, signature_name), None
     except ModelError as not_a_model:
         versions = version_folders(path)
         if not versions or "--signature_name" in str(not_a_model):
             raise not_a_model from None
-    number = max(versions)
-    return locate_model(versions[number], signature_name), number
+    last_error: ModelError | None = None
+    for number in sorted(versions, reverse=True):
+        try:
+            return locate_model(versions[number], signature_name), number
+        except ModelError as error:  # half-copied: its files do not yet make a model
+            last_error = last_error or error
+    assert last_error is not None
+    raise last_error
 
 
 def fits(candidate: ModelSignature, served: ModelSignature) -> bool:
@@ -58,8 +92,19 @@ def fits(candidate: ModelSignature, served: ModelSignature) -> bool:
     return candidate.inputs == served.inputs and candidate.outputs == served.outputs
 
 
+@dataclass(eq=False)
+class Version:
+    """One loaded version (number None: a model that is not versioned), and what its calls taught."""
+
+    number: int | None
+    folder: str
+    path: str
+    model: LoadedModel
+    health: ModelHealth = field(default_factory=ModelHealth)
+
+
 class ServedModel:
-    """The model of a job, versioned or not, called through `predict_versioned`; safe to share by threads."""
+    """The model of a job, versioned or not; safe to share by threads. It owns its versions' state."""
 
     def __init__(
         self,
@@ -72,39 +117,79 @@ class ServedModel:
         self._signature = signature
         self._poll_s = poll_s
         self._signature_name = signature_name
-        self._refused: set[int] = set()
-        location, version = locate_served(path, signature_name)
-        self._serving: tuple[int | None, str, LoadedModel] = (
-            version,
-            location.path,
-            load_model(location.path, location),
-        )
-        if version is not None and not fits(self.loaded.get_signature(), signature):
-            # A version written after the launch checked the highest one: serve the highest that fits.
-            self._refuse(version, self.loaded.get_signature(), None)
-            self._serving = (-1, "", self.loaded)
-            self._switch_to_highest()
-            if self.version == -1:
-                raise ModelError(f"--model={path}: no version fits the signature the job was launched for")
-        if poll_s is not None and version is not None:
+        self._lock = threading.Lock()
+        self._refused: dict[int, Fingerprint] = {}  # refused until their files change
+        self._load_failures: dict[int, tuple[Fingerprint, int]] = {}
+        self._last_seen: dict[int, Fingerprint] = {}
+        self._predecessor: Version | None = None
+        self._serving = self._first_version()
+        if poll_s is not None and self._serving.number is not None:
             threading.Thread(target=self._poll_forever, name="model-versions", daemon=True).start()
 
     @property
     def version(self) -> int | None:
-        return self._serving[0]
+        return self._serving.number
 
     @property
     def loaded(self) -> LoadedModel:
         """The model serving now."""
-        return self._serving[2]
+        return self._serving.model
 
     def get_signature(self) -> ModelSignature:
-        return self._serving[2].get_signature()
+        return self._serving.model.get_signature()
 
     def predict_versioned(self, features: dict[str, np.ndarray]) -> tuple[int | None, dict[str, np.ndarray]]:
         """The outputs of one call, and the version that made them (None for an unversioned model)."""
-        version, _, model = self._serving  # one read: the call keeps its version whatever happens after
-        return version, model.predict(features)
+        version = self._serving  # one read: the call keeps its version whatever happens after
+        return version.number, version.model.predict(features)
+
+    def run(self, work: Callable[[ServedModel, Item], Result], item: Item) -> Result:
+        """`work(self, item)`, here: behind Beam's proxy of a model shared by a VM's processes, a call of this
+        method runs where the model is, and only `work`, `item` and the result cross between processes."""
+        return work(self, item)
+
+    def serving(self) -> tuple[Version, Version | None]:
+        """The version serving now and, while it is on probation, the version it replaced."""
+        with self._lock:
+            return self._serving, self._predecessor
+
+    def _first_version(self) -> Version:
+        """The model, or the highest version that loads and fits: a half-copied one is passed over."""
+        try:
+            location = locate_model(self._path, self._signature_name)
+        except ModelError as not_a_model:
+            if not version_folders(self._path) or "--signature_name" in str(not_a_model):
+                raise
+        else:
+            return Version(None, self._path, location.path, load_model(location.path, location))
+        for number, folder in sorted(version_folders(self._path).items(), reverse=True):
+            version = self._load(number, folder, fingerprint(folder), serving=None)
+            if version is not None:
+                return version
+        raise ModelError(
+            f"--model={self._path}: no version loads and fits the signature the job was launched for "
+            "(see the log for each version's reason)"
+        )
+
+    def _load(self, number: int, folder: str, files: Fingerprint, serving: int | None) -> Version | None:
+        """Version `number` loaded and checked, or None (told once in the log) when it cannot serve."""
+        try:
+            location = locate_model(folder, self._signature_name)
+            model = load_model(location.path, location)
+        except Exception as error:  # half-copied, corrupt, storage faults
+            self._load_failed(number, files, error, serving)
+            return None
+        if not fits(model.get_signature(), self._signature):
+            forget_model(location.path)
+            self._refuse(
+                number,
+                files,
+                f"its signature no longer fits the job's input ({_difference(model.get_signature(), self._signature)})",
+                serving,
+            )
+            return None
+        self._load_failures.pop(number, None)
+        return Version(number, folder, location.path, model)
 
     def _poll_forever(self) -> None:
         assert self._poll_s is not None
@@ -113,10 +198,11 @@ class ServedModel:
             self.poll()
 
     def poll(self) -> int | None:
-        """Looks for a higher version and, if it fits, serves it; returns the version serving after."""
+        """Looks for a higher whole version and, if it loads and fits, serves it on probation; returns the
+        version serving after."""
         try:
-            self._switch_to_highest()
-        except Exception as error:  # storage faults, a version that does not load: the old one serves on
+            self._look_for_higher()
+        except Exception as error:  # storage faults: the serving version serves on
             _LOG.warning(
                 "%s: looking for a new model version failed, version %s serves on: %s",
                 self._path,
@@ -125,38 +211,115 @@ class ServedModel:
             )
         return self.version
 
-    def _switch_to_highest(self) -> None:
-        """Serves the highest version above the serving one whose signature fits; refuses, once each, the
-        higher ones that do not."""
-        current, current_path, _ = self._serving
-        if current is None:
+    def _look_for_higher(self) -> None:
+        current, predecessor = self.serving()
+        if current.number is None or predecessor is not None:  # one probation at a time
             return
-        for candidate, folder in sorted(version_folders(self._path).items(), reverse=True):
-            if candidate <= current:
+        marked = self._uses_markers()
+        for number, folder in sorted(version_folders(self._path).items(), reverse=True):
+            if number <= current.number:
                 return
-            if candidate in self._refused:
+            files = fingerprint(folder)
+            if not self._may_try(number, files, settled=marked):
                 continue
-            location = locate_model(folder, self._signature_name)
-            model = load_model(location.path, location)
-            if not fits(model.get_signature(), self._signature):
-                forget_model(location.path)
-                self._refuse(candidate, model.get_signature(), current)
+            version = self._load(number, folder, files, current.number)
+            if version is None:
                 continue
-            self._serving = (candidate, location.path, model)
-            if current_path:
-                forget_model(current_path)
-            _LOG.warning("%s: version %d serves from now on, after version %d", self._path, candidate, current)
+            with self._lock:
+                self._predecessor, self._serving = current, version
+            _LOG.warning(
+                "%s: version %d serves from now on, after version %d, which stays loaded until version %d has "
+                "predicted %d records",
+                self._path,
+                number,
+                current.number,
+                number,
+                PROBATION_RECORDS,
+            )
             return
 
-    def _refuse(self, version: int, candidate: ModelSignature, serving: int | None) -> None:
-        self._refused.add(version)
-        serves_on = f"version {serving} serves on" if serving not in (None, -1) else "a lower version serves"
+    def _uses_markers(self) -> bool:
+        base = self._path.rstrip("/")
+        pattern = FileSystems.join(base, "*", READY_MARKER)
+        return bool(FileSystems.match([pattern])[0].metadata_list)
+
+    def _may_try(self, number: int, files: Fingerprint, settled: bool) -> bool:
+        """Whether to load a version now: not refused for these very files, and (without markers) its
+        files the same as at the last poll, so that a folder still being copied is left alone."""
+        if number in self._refused:
+            if self._refused[number] == files:
+                return False
+            del self._refused[number]  # its files changed: a new try
+            self._load_failures.pop(number, None)
+        previous = self._last_seen.get(number)
+        self._last_seen[number] = files
+        return settled or previous == files
+
+    def _load_failed(self, number: int, files: Fingerprint, error: Exception, serving: int | None) -> None:
+        earlier_files, tries = self._load_failures.get(number, (files, 0))
+        tries = tries + 1 if earlier_files == files else 1
+        self._load_failures[number] = (files, tries)
+        if tries >= LOAD_TRIES or serving is None:
+            reason = f"it did not load ({first_line(error)})"
+            if serving is not None:
+                reason = f"it failed to load {tries} times ({first_line(error)})"
+            self._refuse(number, files, reason, serving)
+            return
         _LOG.warning(
-            "%s: version %d is refused: its signature no longer fits the job's input (%s); %s",
+            "%s: version %d does not load (try %d of %d), version %s serves on: %s",
             self._path,
-            version,
-            _difference(candidate, self._signature),
+            number,
+            tries,
+            LOAD_TRIES,
+            serving,
+            first_line(error),
+        )
+
+    def _refuse(self, number: int, files: Fingerprint, reason: str, serving: int | None) -> None:
+        self._refused[number] = files
+        serves_on = f"version {serving} serves on" if serving is not None else "a lower version serves"
+        _LOG.warning(
+            "%s: version %d is refused: %s; %s, and version %d is tried again when its files change",
+            self._path,
+            number,
+            reason,
             serves_on,
+            number,
+        )
+
+    def confirm(self, version: Version) -> None:
+        """Ends `version`'s probation: its predecessor is let go, with its memory."""
+        with self._lock:
+            if self._serving is not version or self._predecessor is None:
+                return
+            predecessor, self._predecessor = self._predecessor, None
+        forget_model(predecessor.path)
+        _LOG.warning(
+            "%s: version %s predicted %d records and passed its probation; version %s is let go",
+            self._path,
+            version.number,
+            version.health.predicted,
+            predecessor.number,
+        )
+
+    def roll_back(self, version: Version, reason: str) -> None:
+        """Serves `version`'s predecessor again, and refuses `version` until its files change."""
+        with self._lock:
+            if self._serving is not version or self._predecessor is None:
+                return
+            self._serving, self._predecessor = self._predecessor, None
+            serving = self._serving.number
+        assert version.number is not None
+        forget_model(version.path)
+        self._refused[version.number] = fingerprint(version.folder)
+        _LOG.warning(
+            "%s: version %d is rolled back: %s; version %s serves again, and version %d is tried again when its "
+            "files change",
+            self._path,
+            version.number,
+            reason,
+            serving,
+            version.number,
         )
 
 
@@ -169,16 +332,21 @@ def _difference(candidate: ModelSignature, served: ModelSignature) -> str:
     return f"it has {described(candidate)}, the job was launched for {described(served)}"
 
 
-_SERVED: dict[str, ServedModel] = {}
+_SERVED: dict[tuple[str, str, str], ServedModel] = {}
 _SERVING = threading.Lock()
 
 
 def serve(
-    path: str, signature: ModelSignature, poll_s: float | None = None, signature_name: str = DEFAULT_SIGNATURE
+    path: str,
+    signature: ModelSignature,
+    poll_s: float | None = None,
+    signature_name: str = DEFAULT_SIGNATURE,
+    owner: str = "",
 ) -> ServedModel:
-    """The model served at `path` in this process, made once: Beam may load a model again in a process
-    (a runner re-creating its workers' functions), and a new version must not then bypass its checks."""
-    key = f"{path}#{signature_name}"
+    """The model that `owner` (a handler, by its id) serves at `path` in this process, made once: Beam may
+    load a handler's model again in a process (a runner re-creating its workers' functions), and a new
+    version must not then bypass its checks. Another owner gets a model of its own, state and all."""
+    key = (owner, path, signature_name)
     with _SERVING:
         if key not in _SERVED:
             _SERVED[key] = ServedModel(path, signature, poll_s, signature_name)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
+from apache_beam.utils.multi_process_shared import MultiProcessShared
 
 from pipeline.data.batches import InstanceBatch, RecordBatch
 from pipeline.data.dead_letters import DeadLetter, Reason
 from pipeline.errors import NoGpuError
 from pipeline.job.inference import InstanceBatchModelHandler
+from pipeline.model.versions import Version
 from tests.model_factories import CLASSES, WIDTH, reference_scores
 
 
@@ -36,6 +40,17 @@ def test_the_threads_of_a_cpu_worker_process_share_one_loaded_model(tiny_models)
     assert first.load_model().loaded is second.load_model().loaded
 
 
+def test_a_model_shared_by_a_vms_processes_is_scored_where_it_lives_and_only_data_crosses(tiny_models):
+    """Beam's proxy of one model copy per VM pickles every argument and result of a call: the scoring must
+    run behind it, never hand the model itself across."""
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
+    proxy = MultiProcessShared(handler.load_model, tag=f"test-{uuid.uuid4().hex}", always_proxy=True).acquire()
+    batch = batch_of(5)
+    (scored,) = handler.run_inference(batch, proxy)
+    np.testing.assert_allclose(scored.outputs["scores"], reference_scores(batch.features["image"]), atol=1e-6)
+    assert list(scored.instances.keys) == list(range(5))
+
+
 def test_gpu_workers_ask_beam_for_one_model_copy_shared_by_their_processes():
     handler = InstanceBatchModelHandler("gs://b/model", ("scores",), shared_on_worker=True)
     assert handler.share_model_across_processes()
@@ -54,9 +69,16 @@ def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_m
 def test_outputs_of_the_wrong_shape_or_missing_fail_each_record_alone(tiny_models):
     handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",))
 
+    class OneRowTooMany:
+        def predict(self, features):
+            return {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
+
     class Broken:
-        def predict_versioned(self, features):
-            return None, {"scores": np.zeros((len(features["image"]) + 1, CLASSES), dtype=np.float32)}
+        def serving(self):
+            return Version(None, "m", "m", OneRowTooMany()), None
+
+        def run(self, work, item):
+            return work(self, item)
 
     letters = list(handler.run_inference(batch_of(2), Broken()))
     assert [letter.payload for letter in letters] == [b"0:...", b"1:..."]

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from pipeline.data.batches import InstanceBatch, RecordBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason
-from pipeline.errors import ModelBroken
-from pipeline.job.isolation import BROKEN_AFTER, ModelHealth, Scorer, error_line
+from pipeline.errors import ModelBroken, ModelFault
+from pipeline.job import isolation
+from pipeline.job.isolation import BROKEN_AFTER, ModelHealth, Scorer, error_line, is_runtime_fault
+from pipeline.model.health import GROW_AFTER
 from pipeline.model.loading import load_model
 from tests.model_factories import WIDTH, failing_saved_model, reference_scores
 
@@ -127,7 +129,7 @@ def test_a_batch_too_large_for_memory_is_split_and_the_size_that_fits_is_said_on
     with caplog.at_level(logging.WARNING, logger="pipeline.job.isolation"):
         scored, letters = split_results(scorer.score(batch_of(images_with_bad(256, {3}))))
         assert sorted(predicted_keys(scored)) == sorted(set(range(256)) - {3}) and len(letters) == 1
-        assert health.fitting_batch == 32
+        assert health.batch_limit == 32
         model.calls.clear()
         scored, _ = split_results(scorer.score(batch_of(images_with_bad(100, set()))))
     assert model.calls == [32, 32, 32, 4]  # later batches go straight to the size that fits
@@ -143,12 +145,109 @@ def test_a_model_that_fails_on_every_record_stops_after_the_first_hundred():
         Scorer(model, "m", ModelHealth()).score(batch_of(images))
 
 
-def test_a_model_that_has_predicted_once_is_not_broken_however_many_records_fail_after():
+def test_after_successes_a_batch_job_stops_once_more_than_the_share_of_recent_records_fail_alone():
     health = ModelHealth()
-    scorer = Scorer(CountingModel(), "m", health)
-    scorer.score(batch_of(images_with_bad(1, set())))
-    scored, letters = split_results(scorer.score(batch_of(images_with_bad(300, set(range(300))))))
-    assert not scored and len(letters) == 300 and health.failed_alone == 300
+    scorer = Scorer(CountingModel(), "m", health, max_failure_share=0.5)
+    scorer.score(batch_of(images_with_bad(2000, set())))  # a long clean start does not shield it
+    with pytest.raises(ModelBroken, match=r"failed on \d+% of the last 1,000 records alone, more than "):
+        scorer.score(batch_of(images_with_bad(1200, set(range(1200)))))
+
+
+def test_below_the_share_bad_records_are_dead_letters_and_the_job_goes_on():
+    health = ModelHealth()
+    scorer = Scorer(CountingModel(), "m", health, max_failure_share=0.5)
+    bad = set(range(0, 3000, 3))  # a third of the records
+    scored, letters = split_results(scorer.score(batch_of(images_with_bad(3000, bad))))
+    assert len(letters) == len(bad) and len(predicted_keys(scored)) == 3000 - len(bad)
+
+
+def test_a_stream_whose_model_fails_every_record_goes_on_and_says_so_once_a_minute(caplog):
+    scorer = Scorer(CountingModel(), "m", ModelHealth(), stop_when_broken=False)
+    with caplog.at_level(logging.WARNING, logger="pipeline.job.isolation"):
+        for _ in range(3):
+            scored, letters = split_results(scorer.score(batch_of(images_with_bad(150, set(range(150))))))
+            assert not scored and len(letters) == 150
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and "they are dead letters and the stream goes on" in said[0]
+
+
+class FaultyModel(CountingModel):
+    """Raises a runtime fault (by TensorFlow's type name) for its first `faults` calls."""
+
+    def __init__(self, faults: int, error_type: str = "InternalError"):
+        super().__init__()
+        self.faults = faults
+        self.error_type = type(error_type, (Exception,), {})
+
+    def __call__(self, features):
+        if self.faults:
+            self.faults -= 1
+            self.calls.append(len(features["image"]))
+            raise self.error_type("CUDA error: an illegal memory access was encountered")
+        return super().__call__(features)
+
+
+@pytest.mark.parametrize("name", isolation.RUNTIME_FAULTS)
+def test_a_runtime_fault_is_not_a_dead_letter_but_fails_the_bundle_for_the_runner_to_retry(monkeypatch, name):
+    monkeypatch.setattr(isolation, "FAULT_BACKOFF_S", 0.0)
+    model = FaultyModel(faults=10, error_type=name)
+    with pytest.raises(ModelFault, match=rf"runtime failed 3 times in a row, .* {name}: CUDA error"):
+        Scorer(model, "m", ModelHealth()).score(batch_of(images_with_bad(64, set())))
+    assert model.calls == [64, 64, 64]  # retried whole, never split into records to blame
+
+
+def test_a_passing_runtime_fault_is_retried_and_costs_no_record(monkeypatch):
+    monkeypatch.setattr(isolation, "FAULT_BACKOFF_S", 0.0)
+    health = ModelHealth()
+    scored, letters = split_results(
+        Scorer(FaultyModel(faults=1), "m", health).score(batch_of(images_with_bad(64, set())))
+    )
+    assert not letters and predicted_keys(scored) == list(range(64)) and health.failed_alone == 0
+
+
+def test_runtime_faults_are_told_from_record_errors_by_type():
+    import tensorflow as tf
+
+    assert is_runtime_fault(tf.errors.InternalError(None, None, "device lost"))
+    assert is_runtime_fault(tf.errors.UnavailableError(None, None, "socket closed"))
+    assert not is_runtime_fault(tf.errors.InvalidArgumentError(None, None, "assertion failed"))
+    assert not is_runtime_fault(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"))
+    assert not is_runtime_fault(ValueError("bad input"))
+
+
+class OneGiantRecord(CountingModel):
+    """Runs out of memory on any batch holding record 5, even alone: the record is too large, not the batch."""
+
+    def __call__(self, features):
+        images = features["image"]
+        if (images[:, 0] == -5.0).any():
+            self.calls.append(len(images))
+            raise MemoryError("cannot allocate")
+        return super().__call__(features)
+
+
+def test_a_record_too_large_alone_is_its_dead_letter_and_teaches_no_batch_limit():
+    images = images_with_bad(256, set())
+    images[5, 0] = -5.0
+    health = ModelHealth()
+    scored, letters = split_results(Scorer(OneGiantRecord(), "m", health).score(batch_of(images)))
+    assert len(letters) == 1 and "ran out of memory on this record alone" in letters[0].message
+    assert len(predicted_keys(scored)) == 255 and health.batch_limit is None
+
+
+def test_a_learned_batch_limit_grows_back_after_calls_that_fit():
+    model = CountingModel(fits=40)
+    health = ModelHealth()
+    scorer = Scorer(model, "m", health)
+    scorer.score(batch_of(images_with_bad(64, set())))
+    assert health.batch_limit == 32
+    model.fits = None  # memory freed: the model now takes whole batches
+    for _ in range(GROW_AFTER):
+        scorer.score(batch_of(images_with_bad(32, set())))
+    assert health.batch_limit == 64
+    model.calls.clear()
+    scorer.score(batch_of(images_with_bad(64, set())))
+    assert model.calls == [64]
 
 
 def test_tensorflow_errors_become_one_readable_line():

@@ -153,6 +153,19 @@ def test_attempted_values_count_where_a_runner_has_no_committed_ones():
     assert counts.first_prediction_unix_ms == 40  # an empty distribution's min is no time
 
 
+def test_what_the_last_step_replaced_is_read_by_counter_name_and_summed():
+    result = _fake_result(
+        [
+            (metrics.REPLACED_PREFIX + "earlier_shards_removed", 2, 2),
+            (metrics.REPLACED_PREFIX + "earlier_shards_removed", 1, 1),
+            (metrics.REPLACED_PREFIX + "tables_emptied", None, 1),
+        ],
+        [],
+    )
+    assert read_counts(result).replaced == {"earlier_shards_removed": 3, "tables_emptied": 1}
+    assert read_counts(_fake_result([], [])).replaced == {}
+
+
 def test_now_ms_is_the_wall_clock_in_milliseconds():
     before = int(time.time() * 1000)
     now = metrics.now_ms()

@@ -1,13 +1,18 @@
-"""Reading text files: bytes per line, batches of the requested size, gzip by name, damage as dead letters."""
+"""Reading text files: bytes per line, batches of the requested size, gzip by name, damage as dead letters;
+batching messages: each batch within one window of publish time, and stamped inside it."""
 
 from __future__ import annotations
 
 import gzip
 
 import apache_beam as beam
+from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 
-from pipeline.job.sources import ReadFileRecords, ReadWholeFiles
+from pipeline.job.sources import BatchMessages, ReadFileRecords, ReadWholeFiles
 
 
 def test_read_text_records_reads_every_matching_file(tmp_path):
@@ -70,3 +75,53 @@ def test_whole_files_are_batched_by_size_as_well_as_by_count(tmp_path):
         largest = shares | beam.CombineGlobally(max) | beam.Map(lambda share: share <= 8)
         assert_that(largest, equal_to([True]), label="no batch over eight shares")
         assert_that(files, equal_to([14]), label="every file read once")
+
+
+def published(at: float, number: int) -> TimestampedValue:
+    """A message as ReadFromPubSub gives it: timestamped with its publish time."""
+    return TimestampedValue(PubsubMessage(f"{number}:x".encode(), {}, message_id=str(number)), at)
+
+
+class _Described(beam.DoFn):
+    """A batch as (its window's start, its timestamp, its message ids, its origin)."""
+
+    def process(self, batch, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        if window == GlobalWindow():
+            yield None, None, sorted(batch.locations), batch.origin
+        else:
+            yield float(window.start), float(timestamp), sorted(batch.locations), batch.origin
+
+
+SUBSCRIPTION = "projects/p/subscriptions/s"
+
+
+def assert_batches(window_s: int | None, expected: list) -> None:
+    stream = (
+        test_stream.TestStream()
+        .add_elements([published(1, 1), published(2, 2)])
+        .advance_processing_time(30)  # a backlog: read well after its window ended on the clock
+        .add_elements([published(3, 3), published(12, 4)])
+        .advance_watermark_to(25)  # both windows of 10 s are done
+        .add_elements([published(5, 5), published(20, 6)])  # 5 is late: behind the watermark
+        .advance_watermark_to(35)  # every window done before the end of the stream
+        .advance_watermark_to_infinity()
+    )
+    with beam.Pipeline(options=PipelineOptions(["--streaming"])) as pipeline:
+        batches = pipeline | stream | BatchMessages(SUBSCRIPTION, 3, max_wait_s=0.5, window_s=window_s)
+        assert_that(batches | beam.ParDo(_Described()), equal_to(expected))
+
+
+def test_a_batch_of_messages_lies_in_the_window_of_its_publish_times_and_is_stamped_inside_it():
+    assert_batches(
+        10,
+        [
+            (0.0, 9.999999, ["1", "2", "3"], SUBSCRIPTION),
+            (10.0, 19.999999, ["4"], SUBSCRIPTION),  # flushed at its window's end, stamped inside it
+            (0.0, 9.999999, ["5"], SUBSCRIPTION),  # late, and still in the window it was published in
+            (20.0, 29.999999, ["6"], SUBSCRIPTION),
+        ],
+    )
+
+
+def test_without_windows_messages_are_batched_by_count_alone():
+    assert_batches(None, [(None, None, ["1", "2", "3"], SUBSCRIPTION), (None, None, ["4", "5", "6"], SUBSCRIPTION)])

@@ -40,6 +40,7 @@ def test_each_spec_has_its_modes_parameters_in_the_tables_order():
         "query",
         "input_files",
         "input_table",
+        "max_failure_share",  # a stream never stops for failing records
     }
     assert set(named(parameters_for(STREAMING))) - set(named(parameters_for(BATCH))) == {
         "max_batch_wait_seconds",

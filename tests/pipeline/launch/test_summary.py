@@ -54,3 +54,11 @@ def test_summary_warns_of_damaged_input():
     counts = RunCounts(1000, 998, 2, {"truncated_input": 1, "bad_key": 1})
     text = format_summary(CONFIG, counts, 0.0, 1.0)
     assert "WARNING: damaged input (truncated_input): 1 file(s) or table read(s) were not read to the end" in text
+
+
+def test_summary_says_what_the_last_step_removed_or_emptied_and_nothing_when_it_did_neither():
+    counts = RunCounts(10, 10, 0, replaced={"earlier_shards_removed": 3, "tables_emptied": 1})
+    lines = format_summary(CONFIG, counts, 0.0, 1.0).splitlines()
+    assert "  earlier output       3 earlier shard(s) removed; 1 table(s) that got no rows emptied" in lines
+    plain = format_summary(CONFIG, RunCounts(10, 10, 0, replaced={"earlier_shards_removed": 0}), 0.0, 1.0)
+    assert plain.splitlines()[-1].startswith("  dead letters at") and "earlier output" not in plain

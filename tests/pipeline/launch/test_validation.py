@@ -336,3 +336,21 @@ def test_a_versioned_model_folder_serves_its_highest_version_in_a_batch_job(inpu
     assert config.model_version == 3 and config.rows.versioned
     assert config.rows.schema()["fields"][-1] == {"name": "model_version", "type": "INTEGER", "mode": "NULLABLE"}
     assert refusal(*args, "--included_fields=model_version").startswith("--included_fields: model_version")
+
+
+@pytest.mark.parametrize("share", ["0", "1.5", "half"])
+def test_a_failure_share_outside_0_to_1_is_one_line(inputs, model, tmp_path, share):
+    message = refusal(
+        f"--input={inputs / 'part-*.txt'}",
+        f"--output={tmp_path / 'p'}",
+        f"--model={model}",
+        f"--max_failure_share={share}",
+    )
+    assert message == f"--max_failure_share={share}: must be a share above 0 and at most 1 (1 never stops the job)"
+
+
+def test_the_failure_share_reaches_the_job(inputs, model, tmp_path):
+    config = validated(f"--input={inputs / 'part-*.txt'}", f"--output={tmp_path / 'p'}", f"--model={model}")
+    assert config.max_failure_share == 0.5
+    args = (f"--input={inputs / 'part-*.txt'}", f"--output={tmp_path / 'p'}", f"--model={model}")
+    assert validated(*args, "--max_failure_share=1").max_failure_share == 1.0

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ModelError
+from pipeline.model import versions
 from pipeline.model.loading import load_model
-from pipeline.model.versions import ServedModel, fits, locate_served, serve, version_folders
+from pipeline.model.versions import READY_MARKER, ServedModel, fits, locate_served, serve, version_folders
 from tests.model_factories import WIDTH, reference_scores, sharpened_saved_model, sharpened_scores
 
 IMAGES = np.random.default_rng(9).random((4, WIDTH), dtype=np.float32)
@@ -59,7 +60,8 @@ def test_a_poll_switches_to_a_higher_version_and_each_call_says_which_version_sc
     assert served.predict_versioned({"image": IMAGES})[0] == 1
     assert served.poll() == 1  # nothing new
     sharpened_saved_model(folder / "2", 3.0)
-    assert served.poll() == 2
+    assert served.poll() == 1  # first seen: it may still be being copied
+    assert served.poll() == 2  # the same files a poll later: whole
     version, outputs = served.predict_versioned({"image": IMAGES})
     assert version == 2
     np.testing.assert_allclose(outputs["scores"], sharpened_scores(IMAGES, 3.0), atol=1e-5)
@@ -87,6 +89,76 @@ def test_signatures_fit_by_names_dtypes_and_shapes(folder, tiny_models):
     assert not fits(signature_of(tiny_models["saved_model_shaped"]), signature_of(folder / "1"))
 
 
-def test_a_process_serves_one_model_per_path(folder):
-    first = serve(str(folder), signature_of(folder / "1"))
-    assert serve(str(folder), signature_of(folder / "1")) is first
+def test_an_owner_serves_one_model_per_path_and_another_owner_its_own(folder):
+    first = serve(str(folder), signature_of(folder / "1"), owner="handler-a")
+    assert serve(str(folder), signature_of(folder / "1"), owner="handler-a") is first
+    other = serve(str(folder), signature_of(folder / "1"), owner="handler-b")
+    assert other is not first and other.serving()[0].health is not first.serving()[0].health
+
+
+def half_copied(folder, source) -> None:
+    """A SavedModel folder as a copy leaves it midway: the graph there, the weights not yet."""
+    shutil.copytree(source, folder)
+    shutil.rmtree(folder / "variables")
+
+
+def test_a_worker_that_starts_while_the_highest_version_is_half_copied_serves_the_highest_whole_one(folder, caplog):
+    sharpened_saved_model(folder / "2", 3.0)
+    half_copied(folder / "3", folder / "2")
+    with caplog.at_level(logging.WARNING, logger="pipeline.model.versions"):
+        served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    assert served.version == 2
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and "version 3 is refused: it did not load" in said[0] and "when its files change" in said[0]
+
+
+def test_a_version_being_copied_is_left_alone_until_its_files_settle_then_serves(folder):
+    served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    half_copied(folder / "2", folder / "1")
+    assert served.poll() == 1  # first seen
+    shutil.rmtree(folder / "2")
+    sharpened_saved_model(folder / "2", 3.0)  # the copy goes on: other files
+    assert served.poll() == 1  # changed since the last look: not tried
+    assert served.poll() == 2
+
+
+def test_a_version_that_keeps_failing_to_load_is_refused_after_its_tries_until_its_files_change(
+    folder, monkeypatch, caplog
+):
+    served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    half_copied(folder / "2", folder / "1")  # a copy that stopped midway
+    loads = []
+    real_load = versions.load_model
+    monkeypatch.setattr(versions, "load_model", lambda *args: loads.append(args) or real_load(*args))
+    with caplog.at_level(logging.WARNING, logger="pipeline.model.versions"):
+        for _ in range(versions.LOAD_TRIES + 4):
+            assert served.poll() == 1
+    assert len(loads) == versions.LOAD_TRIES  # bounded: not downloaded again at every poll
+    said = [record.getMessage() for record in caplog.records]
+    assert sum("is refused" in line for line in said) == 1
+    shutil.rmtree(folder / "2")
+    sharpened_saved_model(folder / "2", 3.0)  # the copy finished: tried again
+    served.poll()
+    assert served.poll() == 2
+
+
+def test_once_a_version_holds_the_ready_marker_only_marked_versions_serve_and_at_once(folder):
+    (folder / "1" / READY_MARKER).write_text("")
+    sharpened_saved_model(folder / "5", 5.0)  # no marker: still being copied
+    served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    assert served.version == 1 and sorted(version_folders(str(folder))) == [1]
+    (folder / "5" / READY_MARKER).write_text("")
+    assert served.poll() == 5  # marked whole: no need to wait for a second look
+
+
+def test_a_new_version_starts_with_health_of_its_own_and_keeps_its_predecessor_on_probation(folder):
+    served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    first, _ = served.serving()
+    first.health.record_success(10)
+    sharpened_saved_model(folder / "2", 3.0)
+    served.poll()
+    served.poll()
+    second, predecessor = served.serving()
+    assert second.number == 2 and predecessor is first and second.health.predicted == 0
+    served.confirm(second)
+    assert served.serving() == (second, None)

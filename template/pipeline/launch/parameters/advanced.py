@@ -1,14 +1,17 @@
-"""The Advanced group: how records are batched for the model."""
+"""The Advanced group: how records are batched for the model, and when failing records stop a batch job."""
 
 from __future__ import annotations
 
 from pipeline.launch.parameters.base import (
     ADVANCED,
+    BATCH,
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_WAIT_S,
+    DEFAULT_MAX_FAILURE_SHARE,
     MAX_BATCH_SIZE,
     POSITIVE_INTEGER,
     SECONDS,
+    SHARE,
     STREAMING,
     Parameter,
 )
@@ -35,5 +38,18 @@ ADVANCED_PARAMETERS: tuple[Parameter, ...] = (
         regexes=(SECONDS,),
         example="0.5",
         modes=(STREAMING,),
+    ),
+    Parameter(
+        name="max_failure_share",
+        label="Share of failing records that stops a batch job",
+        help="In a batch job, the share of the recent records (about the last 1,000, once 100 have failed) that "
+        "may fail alone on the model before the job stops as broken for its input; 1 never stops it. A "
+        "streaming job never stops for this: the records are dead letters.",
+        param_type="NUMBER",
+        group=ADVANCED,
+        default=DEFAULT_MAX_FAILURE_SHARE,
+        regexes=(SHARE,),
+        example="0.5",
+        modes=(BATCH,),
     ),
 )

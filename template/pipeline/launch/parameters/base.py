@@ -22,6 +22,7 @@ TABLE_KINDS = (IoKind.BIGQUERY.value, "bq")
 DEFAULT_BATCH_SIZE = 256
 MAX_BATCH_SIZE = 8192
 DEFAULT_BATCH_WAIT_S = 0.5
+DEFAULT_MAX_FAILURE_SHARE = 0.5
 DEFAULT_WINDOW_S = 60
 DEFAULT_MODEL_POLL_S = 60
 
@@ -43,6 +44,7 @@ TOPIC = r"^projects/[a-z][-a-z0-9.:]{4,61}[a-z0-9]/topics/[A-Za-z][-A-Za-z0-9_.~
 GCS_PATH_TABLE_OR_TOPIC = rf"({GCS_PATH})|({TABLE_SPEC})|({TOPIC})"
 POSITIVE_INTEGER = r"^[1-9][0-9]*$"
 SECONDS = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+SHARE = r"^(1(\.0*)?|0?\.[0-9]*[1-9][0-9]*)$"
 FIELD_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 FIELD_LIST = rf"^{FIELD_NAME}(,{FIELD_NAME})*$"
 SIGNATURE_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"

@@ -1,4 +1,4 @@
-"""Which faults the launch retries itself, and how often: transient ones only, a bounded number of times."""
+"""Which faults the launch and the job retry themselves, and how often: transient ones only, a bounded number."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import requests
 from apache_beam.utils import retry as beam_retry
 from google.api_core import exceptions
 
-from pipeline.launch import retries
+from pipeline.job import retries
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,14 @@ connections; Beam's apitools BigQuery client retries 429 and 5xx; the Storage Re
 a cut stream. google-cloud-bigquery does too, but decides by an error's structured `reason` and,
 for an error without one, by its type, and 504 Gateway Timeout is not among those types: a bare
 504 (a front end's HTML page, or Google's `{"error": {"code", "message", "status"}}` body) fails
-get_table, get_dataset, list_rows and a query at once, and with them a launch that a second try
-would let through. The launch wraps those calls in `retrying`.
+get_table, get_dataset, list_rows and a query at once, and with them a launch (or the job's last
+step) that a second try would let through. The launch's checks and the job's emptying of a table
+that got no rows (`replace_tables`) wrap those calls in `retrying` (in job/, which both may import).
 
 Only what a retry can cure is retried: HTTP 408, 429, 500, 502, 503 and 504, BigQuery's transient
 reasons (rateLimitExceeded, backendError, ...), and connections dropped, reset or timed out. Never
 a 4xx that states a mistake (400 bad query, 403 no permission, 404 no such table): those are the
-user's to fix, and the launch reports them at once.
+user's to fix, and they are reported at once.
 """
 
 from __future__ import annotations
