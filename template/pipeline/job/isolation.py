@@ -132,13 +132,13 @@ def _logs_to_stderr() -> bool:
 
 
 class _Attempt:
-    """What one batch's scoring learned about memory: the smallest piece that ran out of it, the largest
-    that fitted, and whether a record ran out of it alone (then the record, not the size, is to blame)."""
+    """What one batch's scoring learned about memory: the smallest piece that ran out of it, the sizes that
+    fitted after that, and whether a record ran out of it alone (then the record, not the size, is to blame)."""
 
     def __init__(self) -> None:
         self.first_ran_out: int | None = None
         self.ran_out_at: int | None = None
-        self.largest_fitted = 0
+        self.fitted: set[int] = set()
         self.alone_ran_out = False
 
 
@@ -182,9 +182,13 @@ class Scorer:
         return results
 
     def _learn_from(self, attempt: _Attempt) -> None:
-        if attempt.ran_out_at is None or attempt.alone_ran_out or not attempt.largest_fitted:
+        """Learns the largest size that fitted below the smallest that did not, unless a record ran out alone."""
+        if attempt.ran_out_at is None or attempt.alone_ran_out:
             return
-        announce = self._health.learn_batch_limit(attempt.largest_fitted)
+        fitting = max((size for size in attempt.fitted if size < attempt.ran_out_at), default=0)
+        if not fitting:
+            return
+        announce = self._health.learn_batch_limit(fitting)
         if announce is not None:
             _announce_batch_limit(self._model_key, announce, attempt.first_ran_out or attempt.ran_out_at)
 
@@ -217,7 +221,7 @@ class Scorer:
         results.append(ScoredBatch(batch, outputs, version))
         self._health.record_success(len(batch))
         if attempt.ran_out_at is not None:
-            attempt.largest_fitted = max(attempt.largest_fitted, len(batch))
+            attempt.fitted.add(len(batch))
         return True
 
     def _after_failure(self, batch: InstanceBatch, error: Exception, results: list, attempt: _Attempt) -> None:

@@ -163,6 +163,19 @@ def move_into_place(prefix: str, run_id: str, written: Iterable[str]) -> int | N
     staged = [path for path in staged if _shard_count(path, name) is not None]
     if staged:  # none on a retry of this step after the move
         FileSystems.rename(staged, [FileSystems.join(directory, FileSystems.split(path)[1]) for path in staged])
+    moved = {FileSystems.split(path)[1] for path in staged}
+    lost = [
+        path
+        for path in written
+        if _shard_count(path, name) is not None
+        and FileSystems.split(path)[1] not in moved
+        and not FileSystems.exists(FileSystems.join(directory, FileSystems.split(path)[1]))
+    ]
+    if lost:  # neither staged nor in place: another run removed this run's staging folder
+        raise RuntimeError(
+            f"{prefix}: {len(lost)} shard(s) this run wrote are gone from its staging folder before they were "
+            f"moved into place (another run's last step removed it?); the earlier output is left as it was"
+        )
     counts = {_shard_count(path, name) for path in [*staged, *written]} - {None}
     return counts.pop() if len(counts) == 1 else None
 

@@ -4,7 +4,9 @@ A new version serves from the call after it loads, but its predecessor stays loa
 predicted `PROBATION_RECORDS` records. Until then, the records it fails on alone are tried on the
 predecessor: if the predecessor predicts any of them, the new version is the fault, not the
 records, so it is rolled back and the whole batch is scored by the predecessor (a batch is never
-scored by a mix of versions). If the predecessor fails on them too, they are bad records.
+scored by a mix of versions). If the predecessor fails on them too, they are bad records. A new
+version whose runtime fails (`ModelFault`) where its predecessor's does not is rolled back too: a
+stream must not be left retrying a work item that only the new version fails.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
+from pipeline.errors import ModelFault
 from pipeline.job.isolation import DEFAULT_MAX_FAILURE_SHARE, FailedRecord, Scorer, error_line
 from pipeline.model.versions import PROBATION_RECORDS, ServedModel, Version
 
@@ -50,7 +53,12 @@ class VersionedScorer:
     def _on_probation(
         self, served: ServedModel, batch: InstanceBatch, candidate: Version, predecessor: Version
     ) -> list[ScoredBatch | FailedRecord]:
-        results = self._scorer(candidate, judging=False).attempt(batch)
+        try:
+            results = self._scorer(candidate, judging=False).attempt(batch)
+        except ModelFault as fault:  # the new version's runtime fails: the old one may not
+            rescored = self._scorer(predecessor).attempt(batch)  # a fault here too is the device's: it escapes
+            served.roll_back(candidate, f"its runtime failed where version {predecessor.number} did not ({fault})")
+            return rescored
         failed = [item for item in results if isinstance(item, FailedRecord)]
         for record in failed:
             retried = self._scorer(predecessor, judging=False).attempt(record.single)

@@ -55,9 +55,10 @@ class ModelHealth:
             self._remember(0, 1)
 
     def failure_share(self) -> float | None:
-        """The share of recent records that failed alone, once enough have failed to judge; else None."""
+        """The share of recent records that failed alone, once enough have failed or been seen to judge; else
+        None."""
         with self.lock:
-            if self._recent_failed < BROKEN_AFTER:
+            if self._recent_failed < BROKEN_AFTER and self._recent_total < RECENT_RECORDS:
                 return None
             return self._recent_failed / self._recent_total
 

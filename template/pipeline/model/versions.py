@@ -100,6 +100,7 @@ class Version:
     folder: str
     path: str
     model: LoadedModel
+    files: Fingerprint = ()  # what its folder held when it loaded: refused until that changes, if it fails
     health: ModelHealth = field(default_factory=ModelHealth)
 
 
@@ -163,7 +164,9 @@ class ServedModel:
         else:
             return Version(None, self._path, location.path, load_model(location.path, location))
         for number, folder in sorted(version_folders(self._path).items(), reverse=True):
-            version = self._load(number, folder, fingerprint(folder), serving=None)
+            files = fingerprint(folder)
+            self._last_seen[number] = files  # a poll that sees the same files tries it again
+            version = self._load(number, folder, files, serving=None)
             if version is not None:
                 return version
         raise ModelError(
@@ -189,7 +192,7 @@ class ServedModel:
             )
             return None
         self._load_failures.pop(number, None)
-        return Version(number, folder, location.path, model)
+        return Version(number, folder, location.path, model, files)
 
     def _poll_forever(self) -> None:
         assert self._poll_s is not None
@@ -226,7 +229,13 @@ class ServedModel:
             if version is None:
                 continue
             with self._lock:
-                self._predecessor, self._serving = current, version
+                if self._serving is not current or self._predecessor is not None or number in self._refused:
+                    promoted = False  # rolled back or switched meanwhile
+                else:
+                    self._predecessor, self._serving, promoted = current, version, True
+            if not promoted:
+                forget_model(version.path)
+                return
             _LOG.warning(
                 "%s: version %d serves from now on, after version %d, which stays loaded until version %d has "
                 "predicted %d records",
@@ -246,11 +255,13 @@ class ServedModel:
     def _may_try(self, number: int, files: Fingerprint, settled: bool) -> bool:
         """Whether to load a version now: not refused for these very files, and (without markers) its
         files the same as at the last poll, so that a folder still being copied is left alone."""
-        if number in self._refused:
-            if self._refused[number] == files:
-                return False
-            del self._refused[number]  # its files changed: a new try
-            self._load_failures.pop(number, None)
+        with self._lock:  # a worker thread's rollback refuses too
+            refused = self._refused.get(number)
+            if refused is not None:
+                if refused == files:
+                    return False
+                del self._refused[number]  # its files changed: a new try
+                self._load_failures.pop(number, None)
         previous = self._last_seen.get(number)
         self._last_seen[number] = files
         return settled or previous == files
@@ -259,24 +270,22 @@ class ServedModel:
         earlier_files, tries = self._load_failures.get(number, (files, 0))
         tries = tries + 1 if earlier_files == files else 1
         self._load_failures[number] = (files, tries)
-        if tries >= LOAD_TRIES or serving is None:
-            reason = f"it did not load ({first_line(error)})"
-            if serving is not None:
-                reason = f"it failed to load {tries} times ({first_line(error)})"
-            self._refuse(number, files, reason, serving)
+        if tries >= LOAD_TRIES:
+            self._refuse(number, files, f"it failed to load {tries} times ({first_line(error)})", serving)
             return
         _LOG.warning(
-            "%s: version %d does not load (try %d of %d), version %s serves on: %s",
+            "%s: version %d does not load (try %d of %d), %s: %s",
             self._path,
             number,
             tries,
             LOAD_TRIES,
-            serving,
+            f"version {serving} serves on" if serving is not None else "a lower version serves",
             first_line(error),
         )
 
     def _refuse(self, number: int, files: Fingerprint, reason: str, serving: int | None) -> None:
-        self._refused[number] = files
+        with self._lock:
+            self._refused[number] = files
         serves_on = f"version {serving} serves on" if serving is not None else "a lower version serves"
         _LOG.warning(
             "%s: version %d is refused: %s; %s, and version %d is tried again when its files change",
@@ -304,14 +313,14 @@ class ServedModel:
 
     def roll_back(self, version: Version, reason: str) -> None:
         """Serves `version`'s predecessor again, and refuses `version` until its files change."""
+        assert version.number is not None
         with self._lock:
             if self._serving is not version or self._predecessor is None:
                 return
             self._serving, self._predecessor = self._predecessor, None
+            self._refused[version.number] = version.files  # no storage call here: nothing may fail the bundle
             serving = self._serving.number
-        assert version.number is not None
         forget_model(version.path)
-        self._refused[version.number] = fingerprint(version.folder)
         _LOG.warning(
             "%s: version %d is rolled back: %s; version %s serves again, and version %d is tried again when its "
             "files change",

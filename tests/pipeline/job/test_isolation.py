@@ -235,6 +235,26 @@ def test_a_record_too_large_alone_is_its_dead_letter_and_teaches_no_batch_limit(
     assert len(predicted_keys(scored)) == 255 and health.batch_limit is None
 
 
+class FitsUnevenly(CountingModel):
+    """Runs out of memory on batches of more than 64 records whose first record is marked (0.002): a half of
+    128 may fit while the other does not, so only 64 is known to fit."""
+
+    def __call__(self, features):
+        images = features["image"]
+        if len(images) > 64 and images[0, 0] == np.float32(0.002):
+            self.calls.append(len(images))
+            raise MemoryError("cannot allocate")
+        return super().__call__(features)
+
+
+def test_the_batch_limit_is_a_size_that_fitted_below_every_size_that_ran_out():
+    images = images_with_bad(256, set())
+    images[:, 0] = np.where(np.arange(256) < 128, 0.002, 0.001)  # the first half's records are marked
+    health = ModelHealth()
+    Scorer(FitsUnevenly(), "m", health).score(batch_of(images))
+    assert health.batch_limit == 64  # the second half's 128 fitted, but the first half's 128 did not
+
+
 def test_a_learned_batch_limit_grows_back_after_calls_that_fit():
     model = CountingModel(fits=40)
     health = ModelHealth()

@@ -209,6 +209,17 @@ def test_without_a_shard_of_its_own_the_step_removes_no_shard(tmp_path, caplog):
     assert "no shard of this run found" in caplog.text
 
 
+def test_a_run_whose_staged_shards_another_run_removed_fails_and_leaves_the_earlier_output(tmp_path):
+    earlier = write(tmp_path / "p-00000-of-00001.jsonl", "earlier\n", time.time() - HOUR)
+    run_id = new_run_id()
+    written = stage(tmp_path / "p", run_id, 2, "new")
+    for path in written:  # what another run's last step would do to a staging folder it took for dead
+        Path(path).unlink()
+    with pytest.raises(RuntimeError, match=r"2 shard\(s\) this run wrote are gone from its staging folder"):
+        replace_text_outputs({str(tmp_path / "p"): written}, run_id)
+    assert earlier.read_text() == "earlier\n"
+
+
 def test_gs_prefixes_are_replaced_the_same_way(cloud_emulators):
     """On GCS a folder is a name prefix, a rename a copy: the same rules, through Beam's GCS filesystem."""
     from apache_beam.io.filesystems import FileSystems

@@ -11,11 +11,18 @@ import pytest
 from pipeline.data.batches import InstanceBatch, RecordBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.errors import ModelBroken
+from pipeline.job import isolation
 from pipeline.job.versioned import VersionedScorer
 from pipeline.model import versions
 from pipeline.model.loading import checked_outputs, load_model
 from pipeline.model.versions import ServedModel
-from tests.model_factories import WIDTH, failing_saved_model, sharpened_saved_model, sharpened_scores
+from tests.model_factories import (
+    WIDTH,
+    data_loss_saved_model,
+    failing_saved_model,
+    sharpened_saved_model,
+    sharpened_scores,
+)
 
 
 def batch_of(images: np.ndarray) -> InstanceBatch:
@@ -57,6 +64,15 @@ def test_a_new_version_that_fails_records_its_predecessor_predicts_is_rolled_bac
     said = " ".join(record.getMessage() for record in caplog.records)
     assert "version 2 is rolled back: it failed on a record that version 1 predicted" in said
     assert served.poll() == 1  # refused until its files change
+
+
+def test_a_new_version_whose_runtime_fails_where_its_predecessors_does_not_is_rolled_back(folder, monkeypatch):
+    monkeypatch.setattr(isolation, "FAULT_BACKOFF_S", 0.0)
+    served = served_with_new(folder, data_loss_saved_model)  # its own data damaged: DataLossError on every call
+    images = np.random.default_rng(2).random((16, WIDTH), dtype=np.float32)
+    results = VersionedScorer(check, "m").score(served, batch_of(images))
+    assert {item.model_version for item in results} == {1} and served.version == 1
+    assert served.poll() == 1  # refused until its files change: the stream does not retry it forever
 
 
 def test_records_bad_for_both_versions_are_dead_letters_and_the_new_version_stays(folder):

@@ -15,7 +15,14 @@ def test_the_failure_share_is_judged_only_once_enough_records_failed_and_over_re
     health.record_success(RECENT_RECORDS // 2)
     assert health.failure_share() == BROKEN_AFTER / (BROKEN_AFTER + RECENT_RECORDS // 2)
     health.record_success(RECENT_RECORDS * 5)  # a large clean call fills the window alone: no failure is recent
-    assert health.failure_share() is None
+    assert health.failure_share() == 0.0
+
+
+def test_a_small_share_is_judged_once_the_window_is_full_even_with_fewer_than_broken_after_failures():
+    health = ModelHealth()
+    for index in range(RECENT_RECORDS):
+        health.record_failure_alone() if index % 20 == 0 else health.record_success(1)
+    assert health.failure_share() == 0.05  # 50 failures: too few alone, but the window is full
 
 
 def test_old_outcomes_leave_the_window():

@@ -42,9 +42,9 @@ ADVANCED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         name="max_failure_share",
         label="Share of failing records that stops a batch job",
-        help="In a batch job, the share of the recent records (about the last 1,000, once 100 have failed) that "
-        "may fail alone on the model before the job stops as broken for its input; 1 never stops it. A "
-        "streaming job never stops for this: the records are dead letters.",
+        help="In a batch job, the share of the recent records (about the last 1,000, judged once 100 have failed "
+        "or 1,000 have been seen) that may fail alone on the model before the job stops as broken for its input; "
+        "1 never stops it. A streaming job never stops for this: the records are dead letters.",
         param_type="NUMBER",
         group=ADVANCED,
         default=DEFAULT_MAX_FAILURE_SHARE,
