@@ -1,12 +1,13 @@
 """Scoring with the version a ServedModel serves, and judging a new version on probation against its predecessor.
 
 A new version serves from the call after it loads, but its predecessor stays loaded until it has
-predicted `PROBATION_RECORDS` records. Until then, the records it fails on alone are tried on the
-predecessor: if the predecessor predicts any of them, the new version is the fault, not the
-records, so it is rolled back and the whole batch is scored by the predecessor (a batch is never
-scored by a mix of versions). If the predecessor fails on them too, they are bad records. A new
-version whose runtime fails (`ModelFault`) where its predecessor's does not is rolled back too: a
-stream must not be left retrying a work item that only the new version fails.
+predicted `PROBATION_RECORDS` records, or some over `PROBATION_S` (a slow stream). Until then, the
+records it fails on alone are tried on the predecessor: if the predecessor predicts any of them,
+the new version is the fault, not the records, so it is rolled back and the whole batch is scored
+by the predecessor (a batch is never scored by a mix of versions). If the predecessor fails on
+them too, they are bad records. A new version whose runtime fails (`ModelFault`) where its
+predecessor's does not is rolled back too: a stream must not be left retrying a work item that
+only the new version fails.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.errors import ModelFault
 from pipeline.job.isolation import DEFAULT_MAX_FAILURE_SHARE, FailedRecord, Scorer, error_line
-from pipeline.model.versions import PROBATION_RECORDS, ServedModel, Version
+from pipeline.model.versions import ServedModel, Version
 
 # Checks one call's outputs: the output names, and one row per instance.
 CheckOutputs = Callable[[dict[str, np.ndarray], int], dict[str, np.ndarray]]
@@ -68,7 +69,7 @@ class VersionedScorer:
                     f"it failed on a record that version {predecessor.number} predicted ({error_line(record.error)})",
                 )
                 return self._scorer(predecessor).attempt(batch)
-        if candidate.health.predicted >= PROBATION_RECORDS:
+        if candidate.passed_probation():
             served.confirm(candidate)
         return results
 

@@ -10,8 +10,8 @@ times, then refused with one log line until its files change.
 A streaming job looks for a higher version every `poll_s` seconds, in a thread of its own: a new
 version is loaded beside the one serving and checked against the signature the job was launched
 with. It then serves on probation: its predecessor stays loaded until the new version has
-predicted `PROBATION_RECORDS` records, and a record the new one fails on is tried on the
-predecessor; if the predecessor predicts it, the new version is rolled back (`job.versioned`).
+predicted `PROBATION_RECORDS` records (or some, over `PROBATION_S`), and a record the new one fails
+on is tried on the predecessor; if the predecessor predicts it, the new version is rolled back (`job.versioned`).
 Each call says which version made its outputs, so no record is scored twice or by a mix of versions.
 Each version owns its health (`model.health`): what one version learned never carries to the next.
 """
@@ -38,6 +38,7 @@ from pipeline.model.signatures import ModelSignature
 READY_MARKER = "_SUCCESS"
 LOAD_TRIES = 3
 PROBATION_RECORDS = 1000
+PROBATION_S = 600.0  # a slow stream ends a probation after this long, once the new version has predicted
 _VERSION = re.compile(r"^[0-9]+$")
 _LOG = logging.getLogger(__name__)
 
@@ -102,6 +103,13 @@ class Version:
     model: LoadedModel
     files: Fingerprint = ()  # what its folder held when it loaded: refused until that changes, if it fails
     health: ModelHealth = field(default_factory=ModelHealth)
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    def passed_probation(self, now: float | None = None) -> bool:
+        """Whether it has predicted enough records, or predicted some over a long enough time, to stand alone."""
+        predicted = self.health.predicted
+        elapsed = (time.monotonic() if now is None else now) - self.loaded_at
+        return predicted >= PROBATION_RECORDS or (predicted > 0 and elapsed >= PROBATION_S)
 
 
 class ServedModel:

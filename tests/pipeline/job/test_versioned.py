@@ -86,7 +86,6 @@ def test_records_bad_for_both_versions_are_dead_letters_and_the_new_version_stay
 
 def test_a_new_version_passes_probation_once_it_has_predicted_enough_records(folder, monkeypatch):
     monkeypatch.setattr(versions, "PROBATION_RECORDS", 100)
-    monkeypatch.setattr("pipeline.job.versioned.PROBATION_RECORDS", 100)
     served = served_with_new(folder, lambda path: sharpened_saved_model(path, 3.0))
     scorer = VersionedScorer(check, "m")
     images = np.random.default_rng(5).random((60, WIDTH), dtype=np.float32)

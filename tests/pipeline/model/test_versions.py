@@ -167,3 +167,14 @@ def test_a_new_version_starts_with_health_of_its_own_and_keeps_its_predecessor_o
     assert second.number == 2 and predecessor is first and second.health.predicted == 0
     served.confirm(second)
     assert served.serving() == (second, None)
+
+
+def test_a_probation_ends_after_enough_records_or_after_its_time_once_the_version_has_predicted(folder):
+    served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
+    version, _ = served.serving()
+    assert not version.passed_probation(now=version.loaded_at + versions.PROBATION_S)  # predicted nothing yet
+    version.health.record_success(1)
+    assert not version.passed_probation(now=version.loaded_at + 1)
+    assert version.passed_probation(now=version.loaded_at + versions.PROBATION_S)
+    version.health.record_success(versions.PROBATION_RECORDS)
+    assert version.passed_probation(now=version.loaded_at)
