@@ -23,7 +23,8 @@ import numpy as np
 
 from pipeline.data.batches import InstanceBatch, RecordBatch
 from pipeline.data.seed_lines import parse_lines
-from pipeline.job.isolation import ModelHealth, Scorer
+from pipeline.job.isolation import Scorer
+from pipeline.model.health import ModelHealth
 from pipeline.model.loading import load_model, predict_checked
 
 BATCH = 256

@@ -42,6 +42,9 @@ from pipeline.launch.progress import LiveProgress  # noqa: E402
 from pipeline.launch.summary import format_summary  # noqa: E402
 from pipeline.launch.validation import validate  # noqa: E402
 
+# Errors that stop a local job, said in one line (Beam would log each with a traceback).
+_ONE_LINE_JOB_ERRORS = (ModelBroken, ModelFault, OutputRefused)
+
 
 def run(argv: list[str] | None = None, started: float | None = None) -> int:
     """Runs the job; `started` (epoch seconds) is when the command began, for the summary's timings."""
@@ -75,7 +78,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
             with LiveProgress(config.input_bytes):
                 result = pipeline.run()
                 _wait_for(result, config)
-        except (ModelBroken, ModelFault, OutputRefused) as error:  # the runner re-raises the worker's exception
+        except _ONE_LINE_JOB_ERRORS as error:  # the runner re-raises the worker's exception
             print(f"error: {error}", file=sys.stderr)
             return 1
         counts = progress.TALLIES.counts() if config.streaming else metrics.read_counts(result)
@@ -109,11 +112,11 @@ def _configure_logging(mode: LaunchMode) -> None:
     logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
     logging.getLogger().setLevel(logging.WARNING if mode is LaunchMode.LOCAL else logging.INFO)
     if mode is LaunchMode.LOCAL:  # the run ends with this error's one line; Beam would log it with a traceback
-        logging.getLogger("apache_beam.runners.common").addFilter(_not_model_broken)
+        logging.getLogger("apache_beam.runners.common").addFilter(_not_said_in_one_line)
 
 
-def _not_model_broken(record: logging.LogRecord) -> bool:
-    return not (record.exc_info and isinstance(record.exc_info[1], ModelBroken | ModelFault | OutputRefused))
+def _not_said_in_one_line(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], _ONE_LINE_JOB_ERRORS))
 
 
 def _exit_now(status: int) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.config import JobConfig
@@ -77,6 +78,11 @@ def streaming_job(*args: str) -> Iterator[JobConfig]:
         yield config
     finally:
         result.cancel()
+
+
+def lines_of(images: np.ndarray, first_key: int = 0) -> list[bytes]:
+    """Images as the 2017 sample's `key:v0,v1,...` message bodies, keys from `first_key`."""
+    return [f"{first_key + key}:{','.join(map(str, image))}".encode() for key, image in enumerate(images)]
 
 
 def eventually(check: Callable[[], bool], timeout_s: float = 30) -> bool:

@@ -13,7 +13,7 @@ import pytest
 
 from main import run
 from pipeline.job import isolation
-from pipeline.job.isolation import BROKEN_AFTER
+from pipeline.model.health import BROKEN_AFTER
 from tests.conftest import SAMPLES
 from tests.model_factories import (
     WIDTH,

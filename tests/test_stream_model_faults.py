@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 
 from tests.model_factories import WIDTH, failing_saved_model, sharpened_saved_model, sharpened_scores
-from tests.streaming import Stream, eventually, streaming_job
+from tests.streaming import Stream, eventually, lines_of, streaming_job
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-def lines_of(images: np.ndarray, first_key: int = 0) -> list[bytes]:
-    return [f"{first_key + key}:{','.join(map(str, image))}".encode() for key, image in enumerate(images)]
 
 
 def test_a_stream_whose_model_fails_every_record_dead_letters_them_and_keeps_running(pubsub_emulator, tmp_path):

@@ -23,14 +23,10 @@ from tests.conftest import ROOT, SAMPLE_MODEL
 from tests.fault_proxy import SCRIPTED, Rule, refuse_rows
 from tests.model_factories import WIDTH, reference_scores, sharpened_saved_model, sharpened_scores
 from tests.outputs import read_json_lines
-from tests.streaming import Stream, eventually, streaming_job
+from tests.streaming import Stream, eventually, lines_of, streaming_job
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow, pytest.mark.timeout(180)]
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
-
-
-def lines_of(images: np.ndarray, first_key: int = 0) -> list[bytes]:
-    return [f"{first_key + key}:{','.join(map(str, image))}".encode() for key, image in enumerate(images)]
 
 
 @pytest.fixture(scope="module")

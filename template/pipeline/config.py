@@ -16,6 +16,8 @@ from pipeline.model.signatures import ModelSignature
 
 TEXT_SUFFIX = ".jsonl"  # of prediction and dead-letter files: <prefix>-SSSSS-of-NNNNN.jsonl
 DEAD_LETTER_SUFFIX = "_error_records"  # the default dead-letter location: <output>_error_records
+# The share of recent records failing alone above which a batch job stops (--max_failure_share).
+DEFAULT_MAX_FAILURE_SHARE = 0.5
 
 
 class IoKind(enum.StrEnum):
@@ -57,4 +59,6 @@ class JobConfig:
     window_s: int = 60  # streaming: the windows of text outputs
     model_poll_s: int = 60  # streaming: how often workers look for a higher model version
     signature_name: str = "serving_default"  # the SavedModel signature called
-    max_failure_share: float = 0.5  # batch: the share of recent records failing alone that stops the job
+    max_failure_share: float = (
+        DEFAULT_MAX_FAILURE_SHARE  # batch: the share of recent records failing alone that stops the job
+    )

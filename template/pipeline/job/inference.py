@@ -20,9 +20,9 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from pipeline.compat import restore_memory_readings
+from pipeline.config import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
-from pipeline.job.isolation import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.job.tags import DEAD_LETTERS
 from pipeline.job.versioned import VersionedScorer
 from pipeline.model.files import DEFAULT_SIGNATURE

@@ -41,13 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.config import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
 from pipeline.errors import ModelBroken, ModelFault
 from pipeline.model.health import BROKEN_AFTER, RECENT_RECORDS, ModelHealth
 
-# The share of recent records failing alone above which a batch job stops (--max_failure_share).
-DEFAULT_MAX_FAILURE_SHARE = 0.5
 # Errors of the runtime, the device or the process, by TensorFlow's type names: never a record's fault.
 RUNTIME_FAULTS = (
     "InternalError",
@@ -66,8 +65,6 @@ _LOG = logging.getLogger(__name__)
 
 # One model call: the outputs, and the model version that made them (None for an unversioned model).
 Predict = Callable[[dict[str, np.ndarray]], tuple[dict[str, np.ndarray], int | None]]
-
-__all__ = ["BROKEN_AFTER", "FailedRecord", "ModelHealth", "Scorer", "error_line", "is_runtime_fault"]
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -109,6 +106,11 @@ class FailedRecord:
         rejection = Rejection(Reason.INFERENCE_FAILED, f"the model {kind}: {error_line(error)}"[:_MESSAGE_CHARS])
         stacktrace = "".join(traceback.format_exception(error))[-_STACKTRACE_CHARS:]
         return self.single.dead_letter(0, rejection, stacktrace, utc_now())
+
+
+def as_dead_letters(results: list[ScoredBatch | FailedRecord]) -> list[ScoredBatch | DeadLetter]:
+    """Scoring results with each failed record as its dead letter, in order."""
+    return [item.dead_letter() if isinstance(item, FailedRecord) else item for item in results]
 
 
 def _announce_batch_limit(model_key: str, size: int, tried: int) -> None:
@@ -167,7 +169,7 @@ class Scorer:
         self._max_failure_share = max_failure_share
 
     def score(self, batch: InstanceBatch) -> list[ScoredBatch | DeadLetter]:
-        return [item.dead_letter() if isinstance(item, FailedRecord) else item for item in self.attempt(batch)]
+        return as_dead_letters(self.attempt(batch))
 
     def attempt(self, batch: InstanceBatch) -> list[ScoredBatch | FailedRecord]:
         results: list[ScoredBatch | FailedRecord] = []

@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pipeline.config import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.data.batches import InstanceBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.errors import ModelFault
-from pipeline.job.isolation import DEFAULT_MAX_FAILURE_SHARE, FailedRecord, Scorer, error_line
+from pipeline.job.isolation import FailedRecord, Scorer, as_dead_letters, error_line
 from pipeline.model.versions import ServedModel, Version
 
 # Checks one call's outputs: the output names, and one row per instance.
@@ -48,8 +49,8 @@ class VersionedScorer:
     def score(self, served: ServedModel, batch: InstanceBatch) -> list[ScoredBatch | DeadLetter]:
         serving, predecessor = served.serving()
         if predecessor is None:
-            return _as_dead_letters(self._scorer(serving).attempt(batch))
-        return _as_dead_letters(self._on_probation(served, batch, serving, predecessor))
+            return as_dead_letters(self._scorer(serving).attempt(batch))
+        return as_dead_letters(self._on_probation(served, batch, serving, predecessor))
 
     def _on_probation(
         self, served: ServedModel, batch: InstanceBatch, candidate: Version, predecessor: Version
@@ -87,7 +88,3 @@ class VersionedScorer:
             stop_when_broken=self._stop_when_broken and judging,
             max_failure_share=self._max_failure_share if judging else 1.0,
         )
-
-
-def _as_dead_letters(results: list[ScoredBatch | FailedRecord]) -> list[ScoredBatch | DeadLetter]:
-    return [item.dead_letter() if isinstance(item, FailedRecord) else item for item in results]

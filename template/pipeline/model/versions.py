@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.errors import ModelError, first_line
@@ -50,6 +49,11 @@ Result = TypeVar("Result")
 def version_folders(path: str) -> dict[int, str]:
     """{version: folder} of the numbered folders under `path` that hold files (only those that hold the
     `_SUCCESS` marker, once one does); {} when there are none."""
+    return _listed_versions(path)[0]
+
+
+def _listed_versions(path: str) -> tuple[dict[int, str], bool]:
+    """`version_folders`, and whether it holds only marked folders: one listing says both."""
     base = path.rstrip("/")
     found: dict[int, str] = {}
     marked: set[int] = set()
@@ -60,7 +64,9 @@ def version_folders(path: str) -> dict[int, str]:
             found[int(first)] = FileSystems.join(base, first)
             if rest == READY_MARKER:
                 marked.add(int(first))
-    return {number: folder for number, folder in found.items() if number in marked} if marked else found
+    if marked:
+        return {number: folder for number, folder in found.items() if number in marked}, True
+    return found, False
 
 
 def fingerprint(folder: str) -> Fingerprint:
@@ -147,11 +153,6 @@ class ServedModel:
     def get_signature(self) -> ModelSignature:
         return self._serving.model.get_signature()
 
-    def predict_versioned(self, features: dict[str, np.ndarray]) -> tuple[int | None, dict[str, np.ndarray]]:
-        """The outputs of one call, and the version that made them (None for an unversioned model)."""
-        version = self._serving  # one read: the call keeps its version whatever happens after
-        return version.number, version.model.predict(features)
-
     def run(self, work: Callable[[ServedModel, Item], Result], item: Item) -> Result:
         """`work(self, item)`, here: behind Beam's proxy of a model shared by a VM's processes, a call of this
         method runs where the model is, and only `work`, `item` and the result cross between processes."""
@@ -226,8 +227,8 @@ class ServedModel:
         current, predecessor = self.serving()
         if current.number is None or predecessor is not None:  # one probation at a time
             return
-        marked = self._uses_markers()
-        for number, folder in sorted(version_folders(self._path).items(), reverse=True):
+        folders, marked = _listed_versions(self._path)
+        for number, folder in sorted(folders.items(), reverse=True):
             if number <= current.number:
                 return
             files = fingerprint(folder)
@@ -254,11 +255,6 @@ class ServedModel:
                 PROBATION_RECORDS,
             )
             return
-
-    def _uses_markers(self) -> bool:
-        base = self._path.rstrip("/")
-        pattern = FileSystems.join(base, "*", READY_MARKER)
-        return bool(FileSystems.match([pattern])[0].metadata_list)
 
     def _may_try(self, number: int, files: Fingerprint, settled: bool) -> bool:
         """Whether to load a version now: not refused for these very files, and (without markers) its

@@ -13,8 +13,8 @@ from pipeline.data.batches import InstanceBatch, RecordBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason
 from pipeline.errors import ModelBroken, ModelFault
 from pipeline.job import isolation
-from pipeline.job.isolation import BROKEN_AFTER, ModelHealth, Scorer, error_line, is_runtime_fault
-from pipeline.model.health import GROW_AFTER
+from pipeline.job.isolation import Scorer, error_line, is_runtime_fault
+from pipeline.model.health import BROKEN_AFTER, GROW_AFTER, ModelHealth
 from pipeline.model.loading import load_model
 from tests.model_factories import WIDTH, failing_saved_model, reference_scores
 

@@ -28,6 +28,12 @@ def folder(tmp_path):
     return versions
 
 
+def scored_by(served: ServedModel, features: dict) -> tuple[int | None, dict]:
+    """The version serving now, and its outputs for `features`: what one model call of the job gets."""
+    version, _ = served.serving()
+    return version.number, version.model.predict(features)
+
+
 def signature_of(path) -> object:
     return load_model(str(path)).get_signature()
 
@@ -43,7 +49,7 @@ def test_a_model_that_is_not_a_versioned_folder_serves_as_it_is(tiny_models):
     location, version = locate_served(str(tiny_models["saved_model_flat"]))
     assert version is None and location.path == str(tiny_models["saved_model_flat"])
     served = ServedModel(str(tiny_models["saved_model_flat"]), signature_of(tiny_models["saved_model_flat"]), 1)
-    version, outputs = served.predict_versioned({"image": IMAGES})
+    version, outputs = scored_by(served, {"image": IMAGES})
     assert version is None
     np.testing.assert_allclose(outputs["scores"], reference_scores(IMAGES), atol=1e-5)
 
@@ -57,12 +63,12 @@ def test_a_folder_with_no_model_and_no_versions_is_a_clear_error(tmp_path):
 
 def test_a_poll_switches_to_a_higher_version_and_each_call_says_which_version_scored(folder):
     served = ServedModel(str(folder), signature_of(folder / "1"), poll_s=None)
-    assert served.predict_versioned({"image": IMAGES})[0] == 1
+    assert scored_by(served, {"image": IMAGES})[0] == 1
     assert served.poll() == 1  # nothing new
     sharpened_saved_model(folder / "2", 3.0)
     assert served.poll() == 1  # first seen: it may still be being copied
     assert served.poll() == 2  # the same files a poll later: whole
-    version, outputs = served.predict_versioned({"image": IMAGES})
+    version, outputs = scored_by(served, {"image": IMAGES})
     assert version == 2
     np.testing.assert_allclose(outputs["scores"], sharpened_scores(IMAGES, 3.0), atol=1e-5)
 

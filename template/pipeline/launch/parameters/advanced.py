@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pipeline.config import DEFAULT_MAX_FAILURE_SHARE
 from pipeline.launch.parameters.base import (
     ADVANCED,
     BATCH,
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_WAIT_S,
-    DEFAULT_MAX_FAILURE_SHARE,
     MAX_BATCH_SIZE,
     POSITIVE_INTEGER,
     SECONDS,
