@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 DEMO_OUT := build/demo
 
-.PHONY: demo test lint unit bench bench-launch bench-stream soak audit lock sample-model sample-penguins sample-png metadata clean
+.PHONY: demo test lint unit bench bench-launch bench-stream soak audit lock sample-model sample-penguins sample-lake sample-png metadata clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) scripts/check_python.py
@@ -75,6 +75,11 @@ sample-model: $(RUNTIME)
 sample-penguins: $(DEV)
 	rm -rf samples/penguins/model
 	$(PY) scripts/train_penguins_model.py
+
+# The penguins rows as a data lake holds them: a Parquet file, a folder of Parquet parts, an Avro file.
+sample-lake: $(RUNTIME)
+	rm -rf samples/penguins/parts
+	$(PY) scripts/make_lake_samples.py
 
 # 200 held-out digits as PNG files and samples/model behind a PNG decoder (no retraining).
 sample-png: $(RUNTIME)

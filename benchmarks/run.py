@@ -81,6 +81,7 @@ def prepare(records: int) -> dict[str, Path]:
         tabular = BENCH / f"penguins{records}.{suffix}.gz"
         if not tabular.exists():
             tabular.write_bytes(gzip.compress(_replicated_penguins(suffix, records), 6))
+    parquet = _lake_files(data, records)
     legacy = BENCH / "legacy" / "export"
     keras_file = BENCH / "seed_cnn.keras"
     checked = BENCH / "range_checked_model"
@@ -100,7 +101,33 @@ def prepare(records: int) -> dict[str, Path]:
         "keras": keras_file,
         "csv": BENCH / f"penguins{records}.csv.gz",
         "jsonl": BENCH / f"penguins{records}.jsonl.gz",
+        **parquet,
     }
+
+
+def _lake_files(data: Path, records: int) -> dict[str, Path]:
+    """The same records as Parquet (snappy, row groups of 10,000 as Spark writes them): the penguins rows, and the
+    images as a (28, 28, 1) float column, nested fixed-size lists, as the sample model's input takes them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    penguins = BENCH / f"penguins{records}.parquet"
+    if not penguins.exists():
+        table = pa_csv.read_csv(pa.py_buffer(gzip.decompress((BENCH / f"penguins{records}.csv.gz").read_bytes())))
+        pq.write_table(table, penguins, compression="snappy", row_group_size=10_000)
+    images = BENCH / f"images{records}.parquet"
+    if not images.exists():
+        with gzip.open(data, "rb") as handle:
+            lines = handle.read().splitlines()
+        keys = np.array([int(line.partition(b":")[0]) for line in lines], dtype=np.int64)
+        pixels = np.array([np.array(line.partition(b":")[2].split(b","), dtype=np.float32) for line in lines])
+        column = pa.array(pixels.ravel())
+        for size in (1, 28, 28):
+            column = pa.FixedSizeListArray.from_arrays(column, size)
+        pq.write_table(pa.table({"key": keys, "image": column}), images, compression="snappy", row_group_size=10_000)
+    return {"penguins_parquet": penguins, "images_parquet": images}
 
 
 def _with_bad_records(data: Path, share: float) -> bytes:
@@ -289,6 +316,63 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
             ],
             ours_measure,
         ),
+        "jsonl-udf-ours": (
+            "9b. JSON Lines (penguins): ours, identity UDF",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['jsonl']}",
+                f"--model={PENGUINS / 'model'}",
+                f"--output={out / 'jsonl-udf'}",
+                f"--python_udf_gcs_path={Path(__file__).parent / 'identity_udf.py'}",
+                "--python_udf_function_name=identity",
+            ],
+            ours_measure,
+        ),
+        "parquet-script": (
+            "10. Parquet (penguins): hand-written pyarrow script",
+            [
+                PYTHON,
+                "benchmarks/handwritten_parquet.py",
+                str(paths["penguins_parquet"]),
+                str(PENGUINS / "model"),
+                str(out / "p.jsonl"),
+            ],
+            script_measure,
+        ),
+        "parquet-ours": (
+            "11. Parquet (penguins): this pipeline",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['penguins_parquet']}",
+                f"--model={PENGUINS / 'model'}",
+                f"--output={out / 'parquet'}",
+            ],
+            ours_measure,
+        ),
+        "images-parquet-script": (
+            "12. Parquet (images): hand-written pyarrow script",
+            [
+                PYTHON,
+                "benchmarks/handwritten_parquet.py",
+                str(paths["images_parquet"]),
+                str(SAMPLE_MODEL),
+                str(out / "ip.jsonl"),
+            ],
+            script_measure,
+        ),
+        "images-parquet-ours": (
+            "13. Parquet (images): this pipeline",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['images_parquet']}",
+                f"--model={SAMPLE_MODEL}",
+                f"--output={out / 'images-parquet'}",
+            ],
+            ours_measure,
+        ),
     }
 
 
@@ -381,6 +465,7 @@ def print_table(table, results) -> None:
             line += f", {steady_us - model_cpu_us:.0f} µs of them outside the model"
         print(line + ".")
     print_isolation(results, rates, steady)
+    print_lake(results, steady)
     print_cost(cpu_per_image)
 
 
@@ -399,6 +484,28 @@ def print_isolation(results, rates, steady) -> None:
         lines.append(line + " (goal >= 0.5x)")
     if lines:
         print("\nFailure isolation: " + "; ".join(lines) + ".")
+
+
+def print_lake(results, steady) -> None:
+    """Parquet against the hand-written pyarrow script once running (goal >= 0.9x); a UDF's cost (goal <= 10 %)."""
+    lines = []
+    for ours, script, what in (
+        ("parquet-ours", "parquet-script", "penguins"),
+        ("images-parquet-ours", "images-parquet-script", "images"),
+    ):
+        if steady.get(ours) and steady.get(script):
+            lines.append(
+                f"Parquet ({what}) once running: {steady[ours]:,.0f} against the pyarrow script's "
+                f"{steady[script]:,.0f} records/s, {steady[ours] / steady[script]:.2f}x (goal >= 0.9x)"
+            )
+    if steady.get("jsonl-udf-ours") and steady.get("jsonl-ours"):
+        cost = 1 - steady["jsonl-udf-ours"] / steady["jsonl-ours"]
+        lines.append(
+            f"a UDF returning its input: {steady['jsonl-udf-ours']:,.0f} against {steady['jsonl-ours']:,.0f} "
+            f"records/s once running without it, a cost of {cost:.1%} (goal <= 10 %)"
+        )
+    if lines:
+        print("\nData-lake inputs and UDFs: " + "; ".join(lines) + ".")
 
 
 def print_cost(cpu_per_image: dict[str, float]) -> None:

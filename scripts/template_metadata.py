@@ -37,6 +37,15 @@ TEMPLATE_DESCRIPTIONS = {
 }
 TEMPLATE_NAME = TEMPLATE_NAMES[BATCH]
 
+# The streaming spec's streaming modes (Dataflow's TemplateMetadata; "Set the pipeline streaming mode", custom
+# templates): the Console then offers both. Exactly-once is preselected: it is what Dataflow runs when a launch
+# names no mode (gcloud, the REST API), so the form and the command line agree, and it keeps files and BigQuery
+# rows at one per record; at-least-once (cheaper, lower latency, recommended by Google for map-only jobs that
+# read Pub/Sub) may write a record's row twice, and is one choice away (docs/streaming.md, Streaming modes).
+# `gcloud dataflow flex-template build` drops these fields: the build adds them back
+# (scripts/complete_template_spec.py).
+STREAMING_MODES = {"supportsAtLeastOnce": True, "supportsExactlyOnce": True, "defaultStreamingMode": "EXACTLY_ONCE"}
+
 
 def parameter_metadata(parameter: Parameter, mode: str = BATCH) -> dict:
     """One entry of a metadata file's `parameters`, in the Dataflow ParameterMetadata format."""
@@ -69,6 +78,7 @@ def metadata(mode: str = BATCH) -> dict:
         "name": TEMPLATE_NAMES[mode],
         "description": TEMPLATE_DESCRIPTIONS[mode],
         "streaming": mode == STREAMING,
+        **(STREAMING_MODES if mode == STREAMING else {}),
         "parameters": [parameter_metadata(parameter, mode) for parameter in parameters_for(mode)],
     }
 

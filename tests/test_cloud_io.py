@@ -471,7 +471,8 @@ def test_a_table_of_named_columns_feeds_a_model_by_name_to_text_and_to_bigquery(
 
 def test_vertex_ai_shape_in_bigquery_has_the_instance_columns_a_json_prediction_and_an_errors_struct(emu, bq, tmp_path):
     """--output_shape=vertex to BigQuery: Vertex AI's predictions table (the instance's columns, then
-    `prediction`) and its errors table (`errors` a STRUCT of code and message)."""
+    `prediction`, then the excluded fields attached) and its errors table (the instance's columns, then
+    `errors`, a STRUCT of code and message). No key field given: the `key` column is a field like any other."""
     from google.cloud import bigquery
 
     source = tmp_path / "penguins.csv"
@@ -495,26 +496,39 @@ def test_vertex_ai_shape_in_bigquery_has_the_instance_columns_a_json_prediction_
         "--sink=bigquery",
         f"--output={DATASET}.vertex_predictions",
         "--output_shape=vertex",
+        "--instance_type=object",  # Vertex AI's default for a table is an array; this model takes named inputs
+        "--excluded_fields=key,species",
     )
+    inputs = [  # the row's columns Vertex AI sends, in the table's order and of its types
+        ("island", "STRING"),
+        ("bill_length_mm", "FLOAT"),
+        ("bill_depth_mm", "FLOAT"),
+        ("flipper_length_mm", "FLOAT"),
+        ("body_mass_g", "FLOAT"),
+        ("sex", "STRING"),
+    ]
     schema = bq.get_table(f"{emu.project}.{DATASET}.vertex_predictions").schema
     assert [(field.name, field.field_type) for field in schema] == [
-        ("key", "INTEGER"),
-        ("bill_depth_mm", "FLOAT"),
-        ("bill_length_mm", "FLOAT"),
-        ("body_mass_g", "FLOAT"),
-        ("flipper_length_mm", "FLOAT"),
-        ("island", "STRING"),
-        ("sex", "STRING"),
+        *inputs,
         ("prediction", "STRING"),
+        ("key", "INTEGER"),  # excluded fields attached where no key field is given, as Vertex AI does
+        ("species", "STRING"),
     ]
     predicted = rows(bq, f"SELECT key, bill_length_mm, prediction FROM {DATASET}.vertex_predictions ORDER BY key")
     assert [row["key"] for row in predicted] == [int(line.split(",")[0]) for line in lines[1:11]]
     assert predicted[0]["bill_length_mm"] == pytest.approx(39.1)
     assert json.loads(predicted[0]["prediction"])["species"] == "Adelie"
+    errors = bq.get_table(f"{emu.project}.{DATASET}.vertex_predictions_error_records").schema
+    assert [(field.name, field.field_type) for field in errors] == [
+        *inputs,
+        ("errors", "RECORD"),
+        ("key", "INTEGER"),  # attached after the errors, as after the prediction
+        ("species", "STRING"),
+    ]
     (error,) = rows(
         bq,
-        f"SELECT instance, errors.code AS code, errors.message AS message "
+        f"SELECT island, bill_length_mm, key, errors.code AS code, errors.message AS message "
         f"FROM {DATASET}.vertex_predictions_error_records",
     )
-    assert json.loads(error["instance"])["key"] == 999
-    assert error["code"] == 3 and error["message"] == "missing_field: field 'bill_length_mm' is null (key=999)"
+    assert (error["island"], error["bill_length_mm"], error["key"], error["code"]) == ("Dream", None, 999, 3)
+    assert error["message"].startswith("missing_field: field 'bill_length_mm' is null")

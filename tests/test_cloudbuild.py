@@ -104,6 +104,7 @@ def test_nothing_is_pushed_or_published_before_the_tests_and_the_in_image_check_
         "push-image",
         "build-template",
         "build-streaming-template",
+        "complete-streaming-template",
         "smoke-test",
         "publish-template",
         "push-moving-tag",

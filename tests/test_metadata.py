@@ -32,9 +32,10 @@ ACCEPTED = {
     "model": ["gs://my-bucket/model", "gs://my-bucket/model.keras", "gs://my-bucket/legacy/export"],
     "dead_letter": ["gs://my-bucket/rejected", "mnist.rejected"],
     "batch_size": ["1", "256", "8192"],
-    "format": ["auto", "key_values", "jsonl", "csv", "tfrecord", "files"],
+    "format": ["auto", "key_values", "jsonl", "csv", "tfrecord", "files", "parquet", "avro"],
     "key_field": ["key", "id", "row_id"],
     "included_fields": ["species", "island,sex", "a_1,b"],
+    "output_format": ["jsonl", "parquet"],
 }
 REFUSED = {
     "source": ["parquet", "TEXT ", ""],
@@ -44,9 +45,10 @@ REFUSED = {
     "model": ["s3://bucket/model", "/local/only", "gs://"],
     "dead_letter": ["ftp://host/x"],
     "batch_size": ["0", "-5", "ten", "1.5", ""],
-    "format": ["parquet", "JSONL ", ""],
+    "format": ["orc", "Parquet", "JSONL ", ""],
     "key_field": ["", "two words", "1st"],
     "included_fields": ["a,,b", "a, b", ",a"],
+    "output_format": ["csv", "Parquet", "parquet ", ""],
 }
 
 
@@ -74,8 +76,10 @@ def test_metadata_options_and_readme_name_the_same_parameters():
     assert set(BY_NAME) | set(STREAMING_BY_NAME) == names
     assert set(BY_NAME) == {parameter.name for parameter in parameters_for(BATCH)}
     assert set(STREAMING_BY_NAME) == {parameter.name for parameter in parameters_for(STREAMING)}
-    # A stream reads messages, and never stops for failing records.
-    assert {"query", "input_files", "input_table", "max_failure_share"} == names - set(STREAMING_BY_NAME)
+    # A stream reads messages, never stops for failing records, writes JSON lines per window, and adds rows to
+    # its tables, new or not.
+    batch_only = {"query", "input_files", "input_table", "max_failure_share", "output_format", "existing_tables"}
+    assert batch_only == names - set(STREAMING_BY_NAME)
     assert {"max_batch_wait_seconds", "window_seconds", "model_poll_seconds", "input_subscription", "output_topic"} == (
         names - set(BY_NAME)
     )
@@ -162,3 +166,14 @@ def test_enum_options_are_the_canonical_kinds():
         assert [option["value"] for option in BY_NAME[name]["enumOptions"]] == ["text", "bigquery"]
     assert [option["value"] for option in STREAMING_BY_NAME["source"]["enumOptions"]] == ["pubsub"]
     assert [option["value"] for option in STREAMING_BY_NAME["sink"]["enumOptions"]] == ["text", "bigquery", "pubsub"]
+
+
+def test_the_batch_form_preselects_files_as_the_sink_and_so_shows_their_picker():
+    """The Console hides a picker until its kind is chosen: the batch form preselects text, as it does for the
+    source. The command line keeps no default: without --sink, the kind is inferred (from the source, or a topic)."""
+    assert BY_NAME["sink"]["defaultValue"] == "text" == BY_NAME["source"]["defaultValue"]
+    assert "text" in BY_NAME["output_files"]["parentTriggerValues"]
+    assert "defaultValue" not in STREAMING_BY_NAME["sink"]  # a stream's kind follows its output: no preselection
+    (sink,) = [parameter for parameter in PARAMETERS if parameter.name == "sink"]
+    assert sink.default is None
+    assert BatchPredictionOptions([]).sink is None

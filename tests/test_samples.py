@@ -174,3 +174,41 @@ def test_png_script_rebuilds_the_same_files_and_an_equivalent_model(tmp_path):
     rebuilt = signature(tmp_path / "model")(image_bytes=png_contents(PNG / "digits"))["scores"].numpy()
     committed = signature(PNG / "model")(image_bytes=png_contents(PNG / "digits"))["scores"].numpy()
     np.testing.assert_allclose(rebuilt, committed, atol=1e-5)
+
+
+LAKE_FILES = (
+    "penguins.parquet",
+    "penguins.avro",
+    "parts/part-00000.snappy.parquet",
+    "parts/part-00001.snappy.parquet",
+    "parts/part-00002.snappy.parquet",
+    "parts/_SUCCESS",
+)
+
+
+def test_lake_files_hold_the_csv_rows_typed_as_a_lakes_writer_types_them():
+    import fastavro
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = penguin_rows()
+    single = pq.ParquetFile(PENGUINS / "penguins.parquet")
+    assert single.metadata.num_row_groups == 3 and single.metadata.row_group(0).column(0).compression == "SNAPPY"
+    types = {field.name: field.type for field in single.schema_arrow}
+    assert types == {"key": pa.int64(), **{name: pa.float64() for name in NUMERIC_COLUMNS}} | {
+        name: pa.string() for name in (*STRING_COLUMNS, "species")
+    }
+    assert single.read().to_pylist() == [{name: row[name] for name in types} for row in rows]
+    parts = sorted((PENGUINS / "parts").iterdir())
+    assert [path.name for path in parts] == ["_SUCCESS", *(f"part-0000{index}.snappy.parquet" for index in range(3))]
+    assert (PENGUINS / "parts" / "_SUCCESS").read_bytes() == b""
+    assert pa.concat_tables(pq.read_table(path) for path in parts[1:]).to_pylist() == single.read().to_pylist()
+    with (PENGUINS / "penguins.avro").open("rb") as handle:
+        reader = fastavro.reader(handle)
+        assert reader.codec == "deflate" and list(reader) == single.read().to_pylist()
+
+
+def test_lake_script_rebuilds_the_same_bytes(tmp_path):
+    run_script("make_lake_samples.py", tmp_path)
+    for name in LAKE_FILES:
+        assert (tmp_path / name).read_bytes() == (PENGUINS / name).read_bytes(), name

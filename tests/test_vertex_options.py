@@ -82,6 +82,7 @@ def test_excluded_fields_are_not_fed_and_come_back_beside_the_prediction_where_r
         f"--model={PENGUIN_MODEL}",
         "--excluded_fields=species",
         "--output_shape=vertex",
+        "--instance_type=object",  # Vertex AI's default for CSV is an array; this model takes its inputs by name
     )
     assert len(predictions) == 333 and not dead_letters
     first = predictions[0]
@@ -108,17 +109,39 @@ def test_excluded_fields_over_an_output_of_the_same_name_are_one_line(capfd, tmp
     )
 
 
-def test_keyed_records_keep_excluded_fields_out_of_the_output(tmp_path, capfd):
+def test_a_key_field_given_writes_the_key_in_place_of_the_instance_and_keeps_excluded_fields_out(tmp_path, capfd):
+    """InstanceConfig.keyField: the output has `key` instead of `instance`; excluded fields are attached only
+    where no key field is given."""
     predictions, _ = predict(
         tmp_path,
         capfd,
         f"--input={PENGUINS / 'penguins.jsonl'}",
         f"--model={PENGUIN_MODEL}",
         "--excluded_fields=species",
+        "--key_field=key",
         "--output_shape=vertex",
     )
     assert len(predictions) == 333
     assert set(predictions[0]) == {"key", "prediction"} and predictions[0]["key"] == 0
+
+
+def test_without_a_key_field_given_a_field_named_key_is_excluded_and_attached_like_any_other(tmp_path, capfd):
+    """The issue's case: records with a `key` field, sent as a Vertex AI user sends them to a model that does
+    not take it (excludedFields key,species): each line is the instance and prediction, the excluded fields
+    attached beside them, as Vertex AI attaches excluded fields where keyField is not set."""
+    predictions, _ = predict(
+        tmp_path,
+        capfd,
+        f"--input={PENGUINS / 'penguins.jsonl'}",
+        f"--model={PENGUIN_MODEL}",
+        "--excluded_fields=key,species",
+        "--output_shape=vertex",
+    )
+    assert len(predictions) == 333
+    first = min(predictions, key=lambda row: row["key"])
+    assert set(first) == {"instance", "prediction", "key", "species"}
+    assert (first["key"], first["species"], first["instance"]["island"]) == (0, "Adelie", "Torgersen")
+    assert "key" not in first["instance"] and "species" not in first["instance"]
 
 
 @pytest.mark.parametrize(
@@ -184,8 +207,8 @@ def test_an_array_instance_feeds_csv_columns_in_header_order_and_says_which_reco
     assert sorted(by_key) == list(range(len(VALUES)))
     np.testing.assert_allclose([by_key[key] for key in range(len(VALUES))], reference_scores(VALUES), atol=1e-6)
     (letter,) = dead_letters
-    assert letter["instance"] == "99," + ",".join(["x"] * WIDTH) + ",bad"
-    assert letter["error"]["code"] == 3  # google.rpc.Code INVALID_ARGUMENT, as Vertex AI reports it
+    assert letter["key"] == 99 and "instance" not in letter  # the key field given: the key, not the instance
+    assert letter["error"]["code"] == 3  # google.rpc.Code INVALID_ARGUMENT: the record does not fit the model
     assert letter["error"]["message"].startswith("wrong_type: field 'image'")
     assert letter["error"]["message"].endswith(f"({value_columns}:22)")
 
@@ -256,7 +279,7 @@ def test_array_instance_mistakes_are_one_line(capfd, tmp_path, tiny_models, rows
 def test_signature_name_calls_that_signature(tmp_path, capfd, two_signatures):
     path = tmp_path / "values.jsonl"
     path.write_text("".join(json.dumps({"key": key, "image": row}) + "\n" for key, row in enumerate(VALUES.tolist())))
-    args = (f"--input={path}", f"--model={two_signatures}", "--output_shape=vertex")
+    args = (f"--input={path}", f"--model={two_signatures}", "--output_shape=vertex", "--key_field=key")
     default, _ = predict(tmp_path / "default", capfd, *args)
     logits, _ = predict(tmp_path / "predict", capfd, *args, "--signature_name=predict")
     by_key = sorted(default, key=lambda row: row["key"])

@@ -10,12 +10,13 @@ that lacks a tool is then red, not green with part of the proof never run.
 * `require_tool(present, reason)`: the same, called in a fixture or a test.
 
 What needs which tool: the docs' `gcloud` commands (tests/test_readme_launches.py, test_readme_quickstart.py,
-test_readme_streaming.py, test_gpu_launch.py) need `gcloud`; the `bq` lines (tests/test_seed_commands.py)
-need `bq`; everything that asks for the `pubsub_emulator` fixture (tests/emulators.py: the streaming tests,
-the Pub/Sub checks at launch, the streaming docs) needs `gcloud`, its `pubsub-emulator` component and
-`java`. The project's shared seed files beside the checkout (`../shared`, the `shared_dir` fixture in
-tests/conftest.py) are no tool: a clone and Cloud Build's workspace never have them, so their absence
-stays a skip, in CI too.
+test_readme_streaming.py, test_gpu_launch.py) and the build's template steps (tests/test_template_spec.py) need
+`gcloud`; the `bq` lines (tests/test_seed_commands.py) need `bq`; everything that asks for the
+`pubsub_emulator` fixture (tests/emulators.py: the streaming tests, the Pub/Sub checks at launch, the streaming
+docs) and the local stream of docs/streaming.md (tests/test_streaming_local.py) needs `gcloud`, its
+`pubsub-emulator` component and `java`. The project's shared seed files beside the checkout (`../shared`,
+the `shared_dir` fixture in tests/conftest.py) are no tool: a clone and Cloud Build's workspace never have
+them, so their absence stays a skip, in CI too.
 """
 
 from __future__ import annotations

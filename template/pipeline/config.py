@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 from pipeline.data.instances import Feeding
 from pipeline.data.rows import RowLayout
+from pipeline.data.udf import UdfCode
 from pipeline.model.signatures import ModelSignature
 
 TEXT_SUFFIX = ".jsonl"  # of prediction and dead-letter files: <prefix>-SSSSS-of-NNNNN.jsonl
+PARQUET_SUFFIX = ".parquet"  # of Parquet prediction files: <prefix>-SSSSS-of-NNNNN.parquet
+JSONL_OUTPUT, PARQUET_OUTPUT = "jsonl", "parquet"  # --output_format: what a file output's predictions are
+OUTPUT_SUFFIXES = {JSONL_OUTPUT: TEXT_SUFFIX, PARQUET_OUTPUT: PARQUET_SUFFIX}
 DEAD_LETTER_SUFFIX = "_error_records"  # the default dead-letter location: <output>_error_records
 # The share of recent records failing alone above which a batch job stops (--max_failure_share).
 DEFAULT_MAX_FAILURE_SHARE = 0.5
@@ -62,3 +66,6 @@ class JobConfig:
     max_failure_share: float = (
         DEFAULT_MAX_FAILURE_SHARE  # batch: the share of recent records failing alone that stops the job
     )
+    output_format: str = JSONL_OUTPUT  # of a file output's predictions: jsonl, or parquet (batch jobs)
+    udf: UdfCode | None = None  # a Python UDF file, run before or after the model (its source, carried to workers)
+    new_tables_only: bool = False  # batch: output tables are written only while empty (Vertex AI's new tables)

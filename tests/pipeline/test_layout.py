@@ -25,6 +25,7 @@ NO_TEST_NEEDED = {
     "launch/parameters/model.py": PARAMETER_TABLE,
     "launch/parameters/output.py": PARAMETER_TABLE,
     "launch/parameters/advanced.py": PARAMETER_TABLE,
+    "launch/parameters/udf.py": PARAMETER_TABLE,
 }
 
 

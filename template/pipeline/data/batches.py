@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from pipeline.data.dead_letters import DeadLetter, Rejection, utc_now
 
@@ -83,11 +84,16 @@ class RecordBatch(_DeadLetters):
 
 @dataclass(frozen=True)
 class RowBatch(_DeadLetters):
-    """Rows of a BigQuery table or query, as dicts of column values."""
+    """Rows of a BigQuery table or query, or of an Avro file, as dicts of column values.
+
+    `start` is the row index (0-based) in its file of the first row of a file's batch; a table's rows
+    come in no set order and have none.
+    """
 
     origin: str
     rows: list[dict[str, Any]]
     key_column: str | None = None  # the column that identifies a row, if the job has one
+    start: int | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -96,16 +102,61 @@ class RowBatch(_DeadLetters):
         return self.origin
 
     def payload_of(self, index: int) -> bytes:
-        return orjson.dumps(self.rows[index], default=_json_value, option=orjson.OPT_NON_STR_KEYS)
+        return _json_row(self.rows[index])
 
     def position_of(self, index: int) -> str:
-        return f"{self.origin}:{index}"
+        return f"{self.origin}:{index if self.start is None else self.start + index}"
 
     def locate(self, index: int) -> str | None:
-        """`key_column=value` (a table's rows come in no set order, so only their key finds them)."""
-        if self.key_column is None or self.rows[index].get(self.key_column) is None:
-            return None
-        return f"{self.key_column}={self.rows[index][self.key_column]}"
+        """`key_column=value`, else a file row's position (a table's rows come in no set order, so only
+        their key finds them)."""
+        if self.key_column is not None and self.rows[index].get(self.key_column) is not None:
+            return f"{self.key_column}={self.rows[index][self.key_column]}"
+        return None if self.start is None else self.position_of(index)
+
+
+@dataclass(frozen=True)
+class ColumnBatch(_DeadLetters):
+    """Rows of one Parquet row-group slice as the Arrow table read, the columns the job needs.
+
+    `start` is the row index (0-based) in its file of the table's first row. The rows stay columns on
+    the fast path; `rows()` and `payload_of` make dicts only where a record needs a reason.
+    """
+
+    origin: str
+    start: int
+    table: pa.Table
+    key_column: str | None = None  # the column that identifies a row, if the job has one
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def origin_of(self, index: int) -> str:
+        return self.origin
+
+    def row(self, index: int) -> dict[str, Any]:
+        return self.table.slice(index, 1).to_pylist()[0]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def payload_of(self, index: int) -> bytes:
+        return _json_row(self.row(index))
+
+    def position_of(self, index: int) -> str:
+        return f"{self.origin}:{self.start + index}"
+
+    def locate(self, index: int) -> str | None:
+        """`key_column=value` where the job is keyed and the row has a key, else `<file>:<row>`."""
+        if self.key_column is not None and self.key_column in self.table.column_names:
+            key = self.table[self.key_column][index].as_py()
+            if key is not None:
+                return f"{self.key_column}={key}"
+        return self.position_of(index)
+
+
+def _json_row(row: dict[str, Any]) -> bytes:
+    return orjson.dumps(row, default=_json_value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _json_value(value: Any) -> str:
@@ -115,7 +166,7 @@ def _json_value(value: Any) -> str:
     return str(value)
 
 
-SourceBatch = RecordBatch | RowBatch
+SourceBatch = RecordBatch | RowBatch | ColumnBatch
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class Reason:
     INCOMPLETE_READ = "incomplete_read"
     # A prediction row the output refused for good (BigQuery's reason and message say why).
     OUTPUT_REJECTED = "output_rejected"
+    # A Python UDF raised on the record or row, or returned what cannot be fed or written (`data.udf`).
+    UDF_ERROR = "udf_error"
 
 
 DAMAGE_REASONS = (Reason.TRUNCATED_INPUT, Reason.CORRUPT_INPUT, Reason.CHECKSUM_MISMATCH, Reason.INCOMPLETE_READ)
@@ -60,6 +62,7 @@ class DeadLetter:
     stacktrace: str = ""
     timestamp: str = ""
     position: str | None = None  # where in its origin: file:line, file:index, a file's path, key=value
+    code: int | None = None  # the google.rpc.Code the failure carried (a TensorFlow error's), else by reason
 
     def to_row(self) -> dict[str, Any]:
         """The dead-letter row: Google's error-record fields plus origin, position and reason code."""

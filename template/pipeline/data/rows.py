@@ -9,8 +9,8 @@ BigQuery schema that holds them, derived from the serving signature at launch.
   Vertex AI convention for binary values) is base64 (BigQuery BYTES).
 * Fields listed in `included_fields` are copied from the input record to the row, so predictions
   join back to their rows (not Vertex AI's includedFields, which choose what feeds the model).
-* `shape=VERTEX` lays rows out as Vertex AI batch prediction does (see vertex_rows); the version and
-  the included fields are added the same way.
+* `shape=VERTEX` lays rows out as Vertex AI batch prediction does (see vertex_rows, and vertex_errors for
+  its dead letters); the version and the included fields are added the same way.
 
 An instance whose float outputs are NaN or infinite, or whose text output is not UTF-8, becomes
 a dead letter instead of a row: BigQuery would refuse such a row and fail the whole load.
@@ -20,6 +20,7 @@ Floats are written with the shortest decimal that round-trips the model's float3
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,8 +32,10 @@ import orjson
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, Rejection, utc_now
 from pipeline.data.instances import KEY_INT, KEY_POSITION
+from pipeline.data.seed_lines import INT64_MAX, INT64_MIN
 from pipeline.data.values import bigquery_type, json_values
-from pipeline.data.vertex_rows import vertex_rows, vertex_schema
+from pipeline.data.vertex_errors import errors_schema, vertex_dead_letter
+from pipeline.data.vertex_rows import KEYED, VertexShape, vertex_rows, vertex_schema
 from pipeline.model.signatures import TensorSpec
 
 MODEL_VERSION = "model_version"
@@ -74,8 +77,8 @@ def _coerce(value: Any, bq_type: str) -> Any:
         value = value.isoformat()
     if bq_type == "BOOLEAN" and isinstance(value, bool):
         return value
-    if bq_type == "INTEGER" and isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if bq_type == "INTEGER" and type(value) is int and INT64_MIN <= value <= INT64_MAX:  # not a bool
+        return value  # INTEGER is 64-bit, in BigQuery and in Parquet: a larger one is the record's dead letter
     if bq_type == "FLOAT" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if bq_type == "BYTES" and isinstance(value, bytes):
@@ -98,7 +101,7 @@ class RowLayout:
     versioned: bool = False  # a versioned model folder: each row says which version scored it
     shape: str = ROWS  # or VERTEX: Vertex AI batch prediction's instance/key and prediction
     inputs: tuple[TensorSpec, ...] = ()  # what the instances feed (Vertex AI's shape writes the instance)
-    array_input: str | None = None  # the one input an array instance fills (Vertex AI's instanceType=array)
+    vertex: VertexShape = KEYED  # how Vertex AI's shape writes instances, keys and errors
 
     @property
     def classes(self) -> int | None:
@@ -107,9 +110,7 @@ class RowLayout:
     def schema(self) -> dict[str, Any]:
         """The BigQuery schema of the prediction table."""
         if self.shape == VERTEX:
-            keyed = self.key_kind != KEY_POSITION
-            vertex_key_type = ("INTEGER" if self.key_kind == KEY_INT else "STRING") if keyed else None
-            fields = vertex_schema(self.inputs, vertex_key_type, self.array_input)["fields"]
+            fields = vertex_schema(self.inputs, self._vertex_key_type, self.vertex_in_effect)["fields"]
             return {"fields": fields + self._added_fields()}
         key_type = "INTEGER" if self.key_kind == KEY_INT else "STRING"
         fields = [{"name": self.key_field, "type": key_type, "mode": "REQUIRED"}]
@@ -123,6 +124,32 @@ class RowLayout:
         else:
             fields += [_output_field(spec) for spec in self.outputs]
         return {"fields": fields + self._added_fields()}
+
+    @property
+    def vertex_in_effect(self) -> VertexShape:
+        """The Vertex AI shape, keyed only where a key field was given and the records have one."""
+        keyed = self.vertex.keyed and self.key_kind != KEY_POSITION
+        return self.vertex if keyed == self.vertex.keyed else dataclasses.replace(self.vertex, keyed=keyed)
+
+    @property
+    def _vertex_key_type(self) -> str | None:
+        """The type of Vertex AI's `key` column, None where the instance is written instead."""
+        if not self.vertex_in_effect.keyed:
+            return None
+        return "INTEGER" if self.key_kind == KEY_INT else "STRING"
+
+    def vertex_columns(self) -> list[dict[str, Any]]:
+        """The columns before `prediction` (or `errors`) in Vertex AI's tables: `key`, or the instance's."""
+        return vertex_schema(self.inputs, self._vertex_key_type, self.vertex_in_effect)["fields"][:-1]
+
+    def dead_letter_row(self, letter: DeadLetter, as_table: bool) -> dict[str, Any]:
+        """A dead letter as Vertex AI writes a failed instance: a JSON line, or a row of its errors table."""
+        return vertex_dead_letter(letter, self.vertex_in_effect, self.vertex_columns(), as_table, self.included)
+
+    def dead_letter_schema(self) -> dict[str, Any]:
+        """The BigQuery schema of Vertex AI's errors table: the key or instance columns, then `errors`, then the
+        attached fields (as they follow a prediction)."""
+        return errors_schema(self.vertex_columns(), self.included)
 
     def _added_fields(self) -> list[dict[str, Any]]:
         """The columns after the predictions: the model version, then the included fields."""
@@ -164,8 +191,8 @@ class RowLayout:
         keys = instances.keys.tolist()
         classes = self.classes
         if self.shape == VERTEX:
-            keyed = self.key_kind != KEY_POSITION
-            rows = vertex_rows(scored, self.outputs, keyed, self.array_input, as_table, self.inputs)
+            shape = self.vertex_in_effect
+            rows = vertex_rows(scored, self.outputs, self.inputs, shape, shape.keyed, as_table)
         elif classes is not None:
             rows = _classifier_rows(self.key_field, keys, scored.outputs[self.outputs[0].name], classes)
         else:

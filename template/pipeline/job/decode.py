@@ -31,6 +31,8 @@ class _DecodeBatchFn(beam.DoFn):
     def __init__(self, decoder: Decoder):
         self._decoder = decoder
         self._records_read = metrics.counter(metrics.RECORDS_READ)
+        self._udf_dropped = metrics.counter(metrics.UDF_DROPPED)
+        self._udf_added = metrics.counter(metrics.UDF_ADDED)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: _Pending | None = None
 
@@ -62,6 +64,10 @@ class _DecodeBatchFn(beam.DoFn):
         result: Decoded = pending.result.result()
         self._records_read.inc(pending.records)  # counters belong to the bundle's thread
         progress.records_read(pending.records)
+        if result.dropped or result.added:  # a UDF's doing: every record read stays accounted for
+            self._udf_dropped.inc(result.dropped)
+            self._udf_added.inc(result.added)
+            progress.udf_records(result.dropped, result.added)
 
         def wrap(value):
             return WindowedValue(value, pending.timestamp, (pending.window,))

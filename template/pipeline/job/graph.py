@@ -6,13 +6,15 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.compat import pull_promptly_in_local_streaming_runs
-from pipeline.config import IoKind, JobConfig
+from pipeline.config import PARQUET_OUTPUT, IoKind, JobConfig
 from pipeline.data.decoders import decoder_for
-from pipeline.data.formats import FILES
+from pipeline.data.formats import AVRO, FILES, PARQUET
 from pipeline.data.instances import KEY_POSITION
 from pipeline.data.rows import VERTEX
 from pipeline.job.decode import DecodeRecords
 from pipeline.job.inference import InstanceBatchModelHandler, Predict
+from pipeline.job.parquet_sink import ParquetWrite, WritePredictionsParquet
+from pipeline.job.parquet_source import ReadParquetFiles
 from pipeline.job.replace import ReplaceEarlierOutputs, outputs_of
 from pipeline.job.replace_text import new_run_id, staging_prefix
 from pipeline.job.sinks import (
@@ -24,7 +26,7 @@ from pipeline.job.sinks import (
     WritePredictionsPubSub,
     WritePredictionsText,
 )
-from pipeline.job.sources import ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
+from pipeline.job.sources import ReadAvroFiles, ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
 
 # Below this many input files, a remote job also spreads the records of each file over the
 # workers: one large gzip file is read by one worker, which would otherwise decode and score it all.
@@ -46,6 +48,11 @@ def _source(config: JobConfig, remote: bool) -> beam.PTransform:
             key_column=None if config.feeding.key_kind == KEY_POSITION else config.feeding.key_field,
         )
     assert config.input is not None and config.record_format is not None, "a file input has a pattern and a format"
+    key_column = None if config.feeding.key_kind == KEY_POSITION else config.feeding.key_field
+    if config.record_format == PARQUET:  # row groups spread over the workers, not one worker per file
+        return ReadParquetFiles(config.input, config.batch_size, config.input_columns, remote, key_column)
+    if config.record_format == AVRO:
+        return ReadAvroFiles(config.input, config.batch_size, spread_files=remote, key_column=key_column)
     if config.record_format == FILES:
         return ReadWholeFiles(config.input, config.batch_size, spread_files=remote)
     return ReadFileRecords(config.input, config.record_format, config.batch_size, spread_files=remote)
@@ -63,8 +70,9 @@ def _message_windows(config: JobConfig) -> int | None:
 
 
 def _refused(config: JobConfig, written) -> tuple[beam.PCollection, ...]:
-    """The prediction rows a table refused for good, as dead letters (a TableWrite's); other sinks refuse none."""
-    return (written.refused,) if config.sink is IoKind.BIGQUERY else ()
+    """The prediction rows a table or Parquet refused for good, as dead letters (a TableWrite's or a
+    ParquetWrite's); other sinks refuse none."""
+    return (written.refused,) if config.sink is IoKind.BIGQUERY or isinstance(written, ParquetWrite) else ()
 
 
 def _text_prefix(prefix: str, run_id: str | None) -> str:
@@ -76,26 +84,38 @@ def _prediction_sink(config: JobConfig, run_id: str | None) -> beam.PTransform:
     if config.sink is IoKind.PUBSUB:
         return WritePredictionsPubSub(config.output)
     if config.sink is IoKind.BIGQUERY:
-        return WritePredictionsBigQuery(config.output, config.rows.schema(), config.project, config.streaming)
+        return WritePredictionsBigQuery(
+            config.output, config.rows.schema(), config.project, config.streaming, config.new_tables_only
+        )
+    if config.output_format == PARQUET_OUTPUT:  # batch jobs only: the columns of the table output
+        return WritePredictionsParquet(_text_prefix(config.output, run_id), config.rows.schema(), config.output)
     return WritePredictionsText(_text_prefix(config.output, run_id), _window_s(config))
 
 
+def _as_json_lines(config: JobConfig) -> bool:
+    """Rows are JSON lines for files and topics; rows as a table holds them for BigQuery and Parquet."""
+    return config.sink is not IoKind.BIGQUERY and config.output_format != PARQUET_OUTPUT
+
+
 def _dead_letter_sink(config: JobConfig, run_id: str | None) -> beam.PTransform:
-    vertex = config.rows.shape == VERTEX
+    vertex = config.rows if config.rows.shape == VERTEX else None  # Vertex AI's error lines and errors table
     if config.dead_letter_kind is IoKind.PUBSUB:
         return WriteDeadLettersPubSub(config.dead_letter, vertex)
     if config.dead_letter_kind is IoKind.BIGQUERY:
-        return WriteDeadLettersBigQuery(config.dead_letter, config.project, config.streaming, vertex)
+        return WriteDeadLettersBigQuery(
+            config.dead_letter, config.project, config.streaming, vertex, config.new_tables_only
+        )
     return WriteDeadLettersText(_text_prefix(config.dead_letter, run_id), _window_s(config), vertex)
 
 
 def _spreads_records(config: JobConfig, remote: bool) -> bool:
     """Whether record batches are reshuffled after reading: on remote runners, for a few large files
-    (a table's export is read in parallel already, and many files spread by themselves)."""
+    (a table's export is read in parallel already, many files spread by themselves, and Parquet's row
+    groups were spread before they were read)."""
     return (
         remote
         and config.source is IoKind.TEXT
-        and config.record_format != FILES
+        and config.record_format not in (FILES, PARQUET)
         and (config.input_files or 0) < FEW_FILES
     )
 
@@ -115,11 +135,11 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
         max_failure_share=config.max_failure_share,
     )
     batches, damaged = pipeline | "Read" >> _source(config, remote)
-    decoder = decoder_for(config.decoding, config.feeding)
+    decoder = decoder_for(config.decoding, config.feeding, config.udf)  # through a UDF first, where one is given
     instances, undecodable = batches | "Decode" >> DecodeRecords(decoder, redistribute=_spreads_records(config, remote))
     scored, failed = instances | "Predict" >> Predict(handler)
     rows, unwritable = scored | "Format rows" >> FormatRows(
-        config.rows, as_json_lines=config.sink is not IoKind.BIGQUERY
+        config.rows, as_json_lines=_as_json_lines(config), udf=config.udf
     )
     run_id = None if config.streaming else new_run_id()  # a streaming job adds to its outputs, replaces none
     written = rows | "Write predictions" >> _prediction_sink(config, run_id)

@@ -31,6 +31,7 @@ Nothing here knows Beam: the handler in `job.inference` hands each batch to a `S
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -105,7 +106,17 @@ class FailedRecord:
         kind = "ran out of memory on this record alone" if is_out_of_memory(error) else "failed on this record"
         rejection = Rejection(Reason.INFERENCE_FAILED, f"the model {kind}: {error_line(error)}"[:_MESSAGE_CHARS])
         stacktrace = "".join(traceback.format_exception(error))[-_STACKTRACE_CHARS:]
-        return self.single.dead_letter(0, rejection, stacktrace, utc_now())
+        letter = self.single.dead_letter(0, rejection, stacktrace, utc_now())
+        return dataclasses.replace(letter, code=rpc_code_of(error))
+
+
+def rpc_code_of(error: BaseException) -> int | None:
+    """The google.rpc.Code an error carries: a TensorFlow error's own (`error_code`: InvalidArgumentError is
+    3, as TensorFlow Serving answers), RESOURCE_EXHAUSTED (8) for memory; None where it carries none."""
+    if is_out_of_memory(error):
+        return 8
+    code = getattr(error, "error_code", None)
+    return code if isinstance(code, int) and not isinstance(code, bool) and 1 <= code <= 16 else None
 
 
 def as_dead_letters(results: list[ScoredBatch | FailedRecord]) -> list[ScoredBatch | DeadLetter]:

@@ -1,6 +1,7 @@
 """Beam counters that account for every record, and the run summary read back from them.
 
-records_read = predictions + dead_letters, always; dead letters are also counted by reason.
+records_read = predictions + dead_letters, always (less the records a UDF dropped, plus those it added by
+splitting one); dead letters are also counted by reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ DEAD_LETTER_REASON_PREFIX = "dead_letters."
 # Dead letters their own sink refused for good: logged and counted, never retried without end.
 DEAD_LETTERS_REFUSED = "dead_letters_refused"
 FIRST_PREDICTION_MS = "first_prediction_unix_ms"
+# Records a UDF before the model dropped on purpose (returned None), and those it added by splitting one.
+UDF_DROPPED = "udf_dropped"
+UDF_ADDED = "udf_added"
 REPLACED_PREFIX = "replaced."  # what a batch job's last step did to the earlier outputs (job.replace)
 
 
@@ -42,10 +46,12 @@ class RunCounts:
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
     first_prediction_unix_ms: int | None = None
     replaced: dict[str, int] = field(default_factory=dict)  # by counter name, after REPLACED_PREFIX
+    udf_dropped: int = 0
+    udf_added: int = 0
 
     @property
     def reconciles(self) -> bool:
-        return self.records_read == self.predictions + self.dead_letters
+        return self.records_read - self.udf_dropped + self.udf_added == self.predictions + self.dead_letters
 
 
 def read_counts(result) -> RunCounts:
@@ -61,6 +67,10 @@ def read_counts(result) -> RunCounts:
             counts.predictions += value
         elif name == DEAD_LETTERS:
             counts.dead_letters += value
+        elif name == UDF_DROPPED:
+            counts.udf_dropped += value
+        elif name == UDF_ADDED:
+            counts.udf_added += value
         elif name.startswith(DEAD_LETTER_REASON_PREFIX):
             reason = name[len(DEAD_LETTER_REASON_PREFIX) :]
             counts.dead_letters_by_reason[reason] = counts.dead_letters_by_reason.get(reason, 0) + value

@@ -24,11 +24,20 @@ class _Tallies:
             self.records += records
             self.bytes_read += bytes_read
 
-    def count(self, records_read: int = 0, predictions: int = 0, dead_letter_reason: str | None = None) -> None:
+    def count(
+        self,
+        records_read: int = 0,
+        predictions: int = 0,
+        dead_letter_reason: str | None = None,
+        udf_dropped: int = 0,
+        udf_added: int = 0,
+    ) -> None:
         """Adds to the local counts, the twins of the job's counters (see `counts`)."""
         with self._lock:
             self._counts.records_read += records_read
             self._counts.predictions += predictions
+            self._counts.udf_dropped += udf_dropped
+            self._counts.udf_added += udf_added
             self.records += predictions
             if dead_letter_reason is not None:
                 self._counts.dead_letters += 1
@@ -46,7 +55,12 @@ class _Tallies:
         with self._lock:
             counts = self._counts
             return RunCounts(
-                counts.records_read, counts.predictions, counts.dead_letters, dict(counts.dead_letters_by_reason)
+                counts.records_read,
+                counts.predictions,
+                counts.dead_letters,
+                dict(counts.dead_letters_by_reason),
+                udf_dropped=counts.udf_dropped,
+                udf_added=counts.udf_added,
             )
 
     def reset(self) -> None:
@@ -65,6 +79,11 @@ def records_done(count: int) -> None:
 
 def records_read(count: int) -> None:
     TALLIES.count(records_read=count)
+
+
+def udf_records(dropped: int, added: int) -> None:
+    """Records a UDF before the model dropped on purpose, and those it added by splitting one."""
+    TALLIES.count(udf_dropped=dropped, udf_added=added)
 
 
 def predictions_done(count: int) -> None:

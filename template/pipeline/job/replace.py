@@ -17,6 +17,7 @@ import apache_beam as beam
 
 from pipeline.config import IoKind, JobConfig
 from pipeline.job import metrics
+from pipeline.job.parquet_sink import ParquetWrite
 from pipeline.job.replace_tables import empty_table
 from pipeline.job.replace_text import replace_text_outputs, run_started
 from pipeline.job.table_sinks import TableWrite
@@ -67,11 +68,13 @@ class _ReplaceFn(beam.DoFn):
 
 
 def _done(written: Any, label: str) -> beam.PCollection:
-    """What the last step waits on for one write: a text write's finalized files; a table write's load and copy
-    jobs (none for a table that got no rows). Beam waits for each job before the bundle that started it ends,
-    and a side input holds only what succeeded bundles produced: the list is whole once every job succeeded."""
+    """What the last step waits on for one write: a text or Parquet write's finalized files; a table write's load
+    and copy jobs (none for a table that got no rows). Beam waits for each job before the bundle that started it
+    ends, and a side input holds only what succeeded bundles produced: the list is whole once every job succeeded."""
     if isinstance(written, beam.PCollection):
         return written
+    if isinstance(written, ParquetWrite):
+        return written.files
     result = written.result if isinstance(written, TableWrite) else written
     return (result.destination_load_jobid_pairs, result.destination_copy_jobid_pairs) | label >> beam.Flatten()
 
@@ -79,7 +82,8 @@ def _done(written: Any, label: str) -> beam.PCollection:
 class ReplaceEarlierOutputs(beam.PTransform):
     """The last step, applied to the pipeline. `outputs` are the predictions and dead-letter outputs
     (`outputs_of`), `written` what their two writes returned, in that order: for text, the files their
-    finalize renamed, in this run's staging folders; for a table, a TableWrite or Beam's WriteResult."""
+    finalize renamed, in this run's staging folders (a ParquetWrite's files for Parquet); for a table, a
+    TableWrite or Beam's WriteResult."""
 
     def __init__(self, outputs: tuple[Output, Output], run_id: str, project: str | None, written: tuple[Any, Any]):
         super().__init__()

@@ -3,7 +3,9 @@
 A batch job writes each text output into a staging folder beside it, `beam-temp-<name>-<run>` (the
 form of Beam's own temp folders, so that a killed run's staging folder is cleared by the same rule),
 and its last step moves the shards into place, removes the earlier shards and temp folders of exactly
-this prefix, then its staging folder. Until then the earlier output stays exactly as it was.
+this prefix, then its staging folder. Until then the earlier output stays exactly as it was. Shards are
+`<prefix>-SSSSS-of-NNNNN` with the suffix of either output format (`.jsonl`, `.parquet`): a run replaces
+the earlier run's shards whichever format they were written in.
 
 Two runs on one prefix cannot destroy each other: a run removes only shard sets all older than its
 own (so the run that finishes last holds the prefix, as the last of two WRITE_TRUNCATE loads holds a
@@ -26,13 +28,15 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
-from pipeline.config import TEXT_SUFFIX
+from pipeline.config import OUTPUT_SUFFIXES, TEXT_SUFFIX
 
 # A temp folder whose files have not changed for this long belongs to a run that is over: a live run
 # writes its predictions continuously (the folders of one run share its id and are judged together).
 TEMP_IDLE_S = 3600.0
 _UUID1_EPOCH = 0x01B21DD213814000  # 1582-10-15 to 1970-01-01, in the 100 ns ticks of a version-1 UUID
 _LOGGER = logging.getLogger(__name__)
+SHARD_SUFFIXES = tuple(OUTPUT_SUFFIXES.values())  # of the shards of a file output, in any format
+_SUFFIX = "|".join(re.escape(suffix) for suffix in SHARD_SUFFIXES)
 
 
 def new_run_id() -> str:
@@ -55,10 +59,11 @@ def staging_prefix(prefix: str, run_id: str) -> str:
     return FileSystems.join(directory, f"beam-temp-{name}-{run_id}", name)
 
 
-def _shard_count(path: str, name: str) -> int | None:
-    """N of `<name>-SSSSS-of-NNNNN.jsonl`, the base name of `path`; None for any other file."""
-    match = re.fullmatch(re.escape(name) + r"-\d+-of-(\d+)" + re.escape(TEXT_SUFFIX), FileSystems.split(path)[1])
-    return int(match.group(1)) if match else None
+def _shard_set(path: str, name: str) -> tuple[int, str] | None:
+    """(N, suffix) of `<name>-SSSSS-of-NNNNN.jsonl` (or `.parquet`), the base name of `path`: the set of shards
+    it belongs to; None for any other file."""
+    match = re.fullmatch(re.escape(name) + rf"-\d+-of-(\d+)({_SUFFIX})", FileSystems.split(path)[1])
+    return (int(match.group(1)), match.group(2)) if match else None
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,15 @@ def survey(prefix: str) -> Survey:
     directory, name = FileSystems.split(prefix)
     directory = directory or "."  # a bare local name: the working directory
     temp = re.compile(r"beam-temp-" + re.escape(name) + r"-[0-9a-f]{32}")
-    patterns = [FileSystems.join(directory, pattern) for pattern in (f"{name}-*{TEXT_SUFFIX}", f"beam-temp-{name}-**")]
-    shards_found, temps_found = (result.metadata_list for result in FileSystems.match(patterns))
+    shard_patterns = [f"{name}-*{suffix}" for suffix in SHARD_SUFFIXES]
+    patterns = [FileSystems.join(directory, pattern) for pattern in (*shard_patterns, f"beam-temp-{name}-**")]
+    *shard_results, temps = FileSystems.match(patterns)
+    temps_found = temps.metadata_list
     shards = {
-        meta.path: meta.last_updated_in_seconds for meta in shards_found if _shard_count(meta.path, name) is not None
+        meta.path: meta.last_updated_in_seconds
+        for result in shard_results
+        for meta in result.metadata_list
+        if _shard_set(meta.path, name) is not None
     }
     folders: dict[str, dict[str, float]] = defaultdict(dict)
     if isinstance(FileSystems.get_filesystem(directory), LocalFileSystem):
@@ -101,20 +111,19 @@ def survey(prefix: str) -> Survey:
     return Survey(shards, dict(folders))
 
 
-def stale_shards(shards: Mapping[str, float], name: str, our_count: int) -> list[str]:
-    """The shard sets to remove: every set (`-of-N`, N not ours) whose newest shard is older than this run's
-    oldest. A newer set is another run's that finished after this one: it holds the prefix, not us."""
-    sets: dict[int, list[str]] = defaultdict(list)
+def stale_shards(shards: Mapping[str, float], name: str, our_count: int, our_suffix: str = TEXT_SUFFIX) -> list[str]:
+    """The shard sets to remove: every set (`-of-N` and a suffix, not ours) whose newest shard is older than this
+    run's oldest. A newer set is another run's that finished after this one: it holds the prefix, not us."""
+    sets: dict[tuple[int, str], list[str]] = defaultdict(list)
     for path in shards:
-        count = _shard_count(path, name)
-        if count is not None:
-            sets[count].append(path)
-    if our_count not in sets:
+        found = _shard_set(path, name)
+        if found is not None:
+            sets[found].append(path)
+    ours = (our_count, our_suffix)
+    if ours not in sets:
         return []  # ours are gone: a run that finished later replaced them
-    ours_since = min(shards[path] for path in sets[our_count])
-    stale = [
-        paths for count, paths in sets.items() if count != our_count and max(shards[p] for p in paths) < ours_since
-    ]
+    ours_since = min(shards[path] for path in sets[ours])
+    stale = [paths for found, paths in sets.items() if found != ours and max(shards[p] for p in paths) < ours_since]
     return sorted(path for paths in stale for path in paths)
 
 
@@ -154,20 +163,22 @@ def _delete_folders(folders: list[str]) -> None:
             _delete_files([folder])
 
 
-def move_into_place(prefix: str, run_id: str, written: Iterable[str]) -> int | None:
-    """Moves this run's staged shards to `<prefix>-SSSSS-of-NNNNN.jsonl` (replacing the same names); returns N,
-    None if neither the write's result nor the staging folder names a shard (nothing to judge others by)."""
+def move_into_place(prefix: str, run_id: str, written: Iterable[str]) -> tuple[int, str] | None:
+    """Moves this run's staged shards to `<prefix>-SSSSS-of-NNNNN.jsonl` (or `.parquet`; replacing the same
+    names); returns (N, suffix), None if neither the write's result nor the staging folder names a shard
+    (nothing to judge others by)."""
     staging = staging_prefix(prefix, run_id)
     directory, name = FileSystems.split(prefix)
-    staged = [meta.path for meta in FileSystems.match([f"{staging}-*{TEXT_SUFFIX}"])[0].metadata_list]
-    staged = [path for path in staged if _shard_count(path, name) is not None]
+    matched = FileSystems.match([f"{staging}-*{suffix}" for suffix in SHARD_SUFFIXES])
+    staged = [meta.path for result in matched for meta in result.metadata_list]
+    staged = [path for path in staged if _shard_set(path, name) is not None]
     if staged:  # none on a retry of this step after the move
         FileSystems.rename(staged, [FileSystems.join(directory, FileSystems.split(path)[1]) for path in staged])
     moved = {FileSystems.split(path)[1] for path in staged}
     lost = [
         path
         for path in written
-        if _shard_count(path, name) is not None
+        if _shard_set(path, name) is not None
         and FileSystems.split(path)[1] not in moved
         and not FileSystems.exists(FileSystems.join(directory, FileSystems.split(path)[1]))
     ]
@@ -176,8 +187,8 @@ def move_into_place(prefix: str, run_id: str, written: Iterable[str]) -> int | N
             f"{prefix}: {len(lost)} shard(s) this run wrote are gone from its staging folder before they were "
             f"moved into place (another run's last step removed it?); the earlier output is left as it was"
         )
-    counts = {_shard_count(path, name) for path in [*staged, *written]} - {None}
-    return counts.pop() if len(counts) == 1 else None
+    sets = {_shard_set(path, name) for path in [*staged, *written]} - {None}
+    return sets.pop() if len(sets) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -191,14 +202,14 @@ class Replaced:
 def replace_text_outputs(written: Mapping[str, list[str]], run_id: str, now: float | None = None) -> Replaced:
     """Moves this run's shards of each prefix (`written`: prefix -> the files its write reported) into place,
     then removes the earlier shards and temp folders of those prefixes, and this run's staging folders."""
-    counts = {prefix: move_into_place(prefix, run_id, files) for prefix, files in written.items()}
+    ours = {prefix: move_into_place(prefix, run_id, files) for prefix, files in written.items()}
     surveys = {prefix: survey(prefix) for prefix in written}
     shards = []
-    for prefix, count in counts.items():
-        if count is None:
+    for prefix, found in ours.items():
+        if found is None:
             _LOGGER.warning("%s: no shard of this run found, so no earlier shard is removed", prefix)
             continue
-        shards += stale_shards(surveys[prefix].shards, FileSystems.split(prefix)[1], count)
+        shards += stale_shards(surveys[prefix].shards, FileSystems.split(prefix)[1], *found)
     folders = {folder: files for found in surveys.values() for folder, files in found.temp_folders.items()}
     temp = stale_temp_folders(folders, run_id, time.time() if now is None else now)
     _delete_files(shards)

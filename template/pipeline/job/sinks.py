@@ -19,8 +19,8 @@ from pipeline.config import TEXT_SUFFIX
 from pipeline.data.batches import ScoredBatch
 from pipeline.data.dead_letters import DeadLetter
 from pipeline.data.rows import RowLayout, json_lines
-from pipeline.data.vertex_rows import DEAD_LETTER_SCHEMA as VERTEX_DEAD_LETTER_SCHEMA
-from pipeline.data.vertex_rows import vertex_dead_letter
+from pipeline.data.udf import UdfCode
+from pipeline.data.udf_rows import after_model, row_instances
 from pipeline.job import metrics, progress, windows
 from pipeline.job.load_errors import NameRefusedRows  # noqa: F401  # imported: a refused load names its row
 from pipeline.job.table_sinks import INSERT_RETRY, LogRefusedDeadLetters, RefusedRows, TableWrite
@@ -42,51 +42,60 @@ DEAD_LETTER_SCHEMA = {
 
 class _FormatRowsFn(beam.DoFn):
     """Turns a batch of model outputs into rows (one JSON-lines string per batch for a text sink), counts
-    the predictions, notes when the first was made, and dead-letters the instances that make no row."""
+    the predictions, notes when the first was made, and dead-letters the instances that make no row. A UDF
+    after the model (`udf.after`) changes each row before it is written (`data.udf_rows`)."""
 
-    def __init__(self, layout: RowLayout, as_json_lines: bool):
+    def __init__(self, layout: RowLayout, as_json_lines: bool, udf: UdfCode | None = None):
         self._layout = layout
         self._as_json_lines = as_json_lines
+        self._udf = udf if udf is not None and udf.after is not None else None
+        self._schema = None if as_json_lines or self._udf is None else layout.schema()
         self._predictions = metrics.counter(metrics.PREDICTIONS)
         self._first_prediction = metrics.first_prediction_clock()
 
     def process(self, scored: ScoredBatch):
         kept, letters = self._layout.split(scored)
         rows, more_letters = self._layout.rows(kept, as_table=not self._as_json_lines) if kept else ([], [])
+        written: list[Any] = rows
+        if self._udf is not None and kept is not None and rows:  # JSON mode: the UDF's rows come as lines
+            indices = row_instances(self._layout, kept, not self._as_json_lines, len(more_letters))
+            written, udf_letters = after_model(self._udf, kept.instances, rows, indices, self._schema)
+            more_letters = more_letters + udf_letters
         for letter in letters + more_letters:
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, letter)
-        if not rows:
+        if not written:
             return
-        self._predictions.inc(len(rows))
-        progress.predictions_done(len(rows))
+        self._predictions.inc(len(written))
+        progress.predictions_done(len(written))
         self._first_prediction.update(metrics.now_ms())
-        if self._as_json_lines:
-            yield json_lines(rows)  # one element per batch: one line per record
+        if self._as_json_lines:  # one element per batch: one line per record
+            yield "\n".join(written) if self._udf is not None else json_lines(written)
         else:
-            yield from rows
+            yield from written
 
 
 class FormatRows(beam.PTransform):
     """ScoredBatches in; rows out (JSON-lines strings or BigQuery rows), and dead letters for the
     instances whose outputs cannot be written (NaN or infinite, not UTF-8, an included field that
-    does not fit its column)."""
+    does not fit its column, what a UDF after the model raises or returns that cannot be written)."""
 
-    def __init__(self, layout: RowLayout, as_json_lines: bool):
+    def __init__(self, layout: RowLayout, as_json_lines: bool, udf: UdfCode | None = None):
         super().__init__()
         self._layout = layout
         self._as_json_lines = as_json_lines
+        self._udf = udf
 
     def expand(self, scored):
-        formatted = scored | "Format" >> beam.ParDo(_FormatRowsFn(self._layout, self._as_json_lines)).with_outputs(
-            DEAD_LETTERS, main="rows"
-        )
+        format_rows = _FormatRowsFn(self._layout, self._as_json_lines, self._udf)
+        formatted = scored | "Format" >> beam.ParDo(format_rows).with_outputs(DEAD_LETTERS, main="rows")
         return formatted.rows, formatted[DEAD_LETTERS]
 
 
 class _CountDeadLettersFn(beam.DoFn):
-    """Counts each dead letter (and by reason), and formats it: Google's error-record row, or Vertex AI's."""
+    """Counts each dead letter (and by reason), and formats it: Google's error-record row, or Vertex AI's
+    (`vertex`: the job's row layout in Vertex AI's shape, which says how its instances are written)."""
 
-    def __init__(self, as_json_lines: bool, vertex: bool = False):
+    def __init__(self, as_json_lines: bool, vertex: RowLayout | None = None):
         self._as_json_lines = as_json_lines
         self._vertex = vertex
         self._total = metrics.counter(metrics.DEAD_LETTERS)
@@ -100,8 +109,8 @@ class _CountDeadLettersFn(beam.DoFn):
             reason_counter = metrics.counter(metrics.DEAD_LETTER_REASON_PREFIX + dead_letter.reason)
             self._by_reason[dead_letter.reason] = reason_counter
         reason_counter.inc()
-        if self._vertex:
-            row = vertex_dead_letter(dead_letter, as_table=not self._as_json_lines)
+        if self._vertex is not None:
+            row = self._vertex.dead_letter_row(dead_letter, as_table=not self._as_json_lines)
             yield orjson.dumps(row).decode("utf-8") if self._as_json_lines else row
         else:
             yield dead_letter.to_json_line() if self._as_json_lines else dead_letter.to_row()
@@ -163,7 +172,7 @@ class WritePredictionsText(beam.PTransform):
 class WriteDeadLettersText(beam.PTransform):
     """Dead letters as JSON lines in files under `prefix` (per window in a streaming job)."""
 
-    def __init__(self, prefix: str, window_s: int | None = None, vertex: bool = False):
+    def __init__(self, prefix: str, window_s: int | None = None, vertex: RowLayout | None = None):
         super().__init__()
         self._prefix = prefix
         self._window_s = window_s
@@ -177,9 +186,12 @@ class WriteDeadLettersText(beam.PTransform):
         )
 
 
-def _write_table(table: str, schema: dict[str, Any], project: str | None, streaming: bool) -> WriteToBigQuery:
+def _write_table(
+    table: str, schema: dict[str, Any], project: str | None, streaming: bool, new_only: bool = False
+) -> WriteToBigQuery:
     """A batch job loads files into a table it truncates (a load refused for a row's content names it:
-    `load_errors`); a streaming one adds rows as they come."""
+    `load_errors`), or, `new_only`, into a table that must be empty (Vertex AI writes new tables only: one
+    made after the launch checked is not replaced); a streaming one adds rows as they come."""
     if streaming:
         return WriteToBigQuery(
             table,
@@ -196,24 +208,34 @@ def _write_table(table: str, schema: dict[str, Any], project: str | None, stream
         project=project,
         method=WriteToBigQuery.Method.FILE_LOADS,
         create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
-        write_disposition=BigQueryDisposition.WRITE_TRUNCATE,
+        write_disposition=BigQueryDisposition.WRITE_EMPTY if new_only else BigQueryDisposition.WRITE_TRUNCATE,
     )
 
 
 class WritePredictionsBigQuery(beam.PTransform):
     """Predictions (rows) into a table created if needed: truncated on write by batch file loads, or
     added to by streaming inserts. Gives back a TableWrite: Beam's result, and the rows the table
-    refused for good as dead letters (streaming; a batch load is refused as a whole)."""
+    refused for good as dead letters (streaming; a batch load is refused as a whole). `new_only`: into an
+    empty table only (Vertex AI's new tables)."""
 
-    def __init__(self, table: str, schema: dict[str, Any], project: str | None = None, streaming: bool = False):
+    def __init__(
+        self,
+        table: str,
+        schema: dict[str, Any],
+        project: str | None = None,
+        streaming: bool = False,
+        new_only: bool = False,
+    ):
         super().__init__()
         self._table = table
         self._schema = schema
         self._project = project
         self._streaming = streaming
+        self._new_only = new_only
 
     def expand(self, rows):
-        result = rows | "Write table" >> _write_table(self._table, self._schema, self._project, self._streaming)
+        write = _write_table(self._table, self._schema, self._project, self._streaming, self._new_only)
+        result = rows | "Write table" >> write
         if self._streaming:
             refused = result.failed_rows_with_errors | "Refused rows" >> RefusedRows()
         else:
@@ -222,21 +244,30 @@ class WritePredictionsBigQuery(beam.PTransform):
 
 
 class WriteDeadLettersBigQuery(beam.PTransform):
-    """Dead letters into `<output>_error_records`: Google's error-record fields plus origin, reason."""
+    """Dead letters into `<output>_error_records`: Google's error-record fields plus origin, reason; or
+    Vertex AI's errors table (`vertex`): the key or instance columns of the predictions table, then `errors`."""
 
-    def __init__(self, table: str, project: str | None = None, streaming: bool = False, vertex: bool = False):
+    def __init__(
+        self,
+        table: str,
+        project: str | None = None,
+        streaming: bool = False,
+        vertex: RowLayout | None = None,
+        new_only: bool = False,
+    ):
         super().__init__()
         self._table = table
         self._project = project
         self._streaming = streaming
         self._vertex = vertex
+        self._new_only = new_only
 
     def expand(self, dead_letters):
-        schema = VERTEX_DEAD_LETTER_SCHEMA if self._vertex else DEAD_LETTER_SCHEMA
+        schema = self._vertex.dead_letter_schema() if self._vertex is not None else DEAD_LETTER_SCHEMA
         result = (
             dead_letters
             | "Count and format" >> beam.ParDo(_CountDeadLettersFn(as_json_lines=False, vertex=self._vertex))
-            | "Write table" >> _write_table(self._table, schema, self._project, self._streaming)
+            | "Write table" >> _write_table(self._table, schema, self._project, self._streaming, self._new_only)
         )
         if self._streaming:
             _ = result.failed_rows_with_errors | "Refused dead letters" >> LogRefusedDeadLetters()
@@ -264,7 +295,7 @@ class WritePredictionsPubSub(beam.PTransform):
 class WriteDeadLettersPubSub(beam.PTransform):
     """Dead letters to a Pub/Sub topic, one message each: the dead-letter row as JSON."""
 
-    def __init__(self, topic: str, vertex: bool = False):
+    def __init__(self, topic: str, vertex: RowLayout | None = None):
         super().__init__()
         self._topic = topic
         self._vertex = vertex

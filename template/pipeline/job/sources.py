@@ -1,8 +1,10 @@
 """Sources: PTransforms that turn an input into batches of records, knowing nothing of models.
 
-Every source returns (batches, dead_letters): RecordBatches (files) or RowBatches (tables) of at
-most `batch_size` records, so that everything downstream works a batch at a time, and dead
-letters for what a source itself finds damaged (a truncated file, a short table read).
+Every source returns (batches, dead_letters): RecordBatches (files), RowBatches (tables, Avro) or
+ColumnBatches (Parquet, `job.parquet_source`) of at most `batch_size` records, so that everything
+downstream works a batch at a time, and dead letters for what a source itself finds damaged (a
+truncated file, a short table read). An input that names a folder (a trailing `/`) reads every file
+under it but hidden ones.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.data.batches import RecordBatch, RowBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, utc_now
-from pipeline.data.formats import CSV, TFRECORD
+from pipeline.data.formats import AVRO, CSV, TFRECORD, folder_files, is_folder, is_input_file
 from pipeline.errors import DamagedInput
 from pipeline.job import metrics, progress, windows
 from pipeline.job.tags import DEAD_LETTERS
+from pipeline.reading.columnar_files import read_avro_batches
 from pipeline.reading.readers import (
     damage_letter,
     files_batch,
@@ -35,12 +38,16 @@ _FILE_WEIGHT_BYTES = 1 << 16
 class _ReadBatchesFn(beam.DoFn):
     """Batches of the records of each file, read ahead in a thread; a damaged file's dead letter beside them."""
 
-    def __init__(self, record_format: str, batch_size: int):
+    def __init__(self, record_format: str, batch_size: int, key_column: str | None = None):
         self._record_format = record_format
         self._batch_size = batch_size
+        self._key_column = key_column  # Avro rows': where a row's dead letter finds it
         self._records_read = metrics.counter(metrics.RECORDS_READ)
 
-    def _batches(self, readable: fileio.ReadableFile) -> Iterator[RecordBatch | DeadLetter]:
+    def _batches(self, readable: fileio.ReadableFile) -> Iterator[RecordBatch | RowBatch | DeadLetter]:
+        if self._record_format == AVRO:
+            path = readable.metadata.path
+            return read_avro_batches(path, self._batch_size, self._key_column, on_bytes=progress.bytes_read)
         if self._record_format == TFRECORD:
             return read_tfrecord_batches(readable, self._batch_size, on_bytes=progress.bytes_read)
         return read_line_batches(
@@ -56,13 +63,20 @@ class _ReadBatchesFn(beam.DoFn):
                 yield item
 
 
+def matched_metadata(begin, pattern: str):
+    """The metadata of every file matching `pattern`, or under a folder but its hidden files (`_SUCCESS`,
+    `_metadata`, `.crc`), never a folder's placeholder object (`folder/`): the rule the launch applies."""
+    matched = begin | "Match files" >> fileio.MatchFiles(folder_files(pattern) if is_folder(pattern) else pattern)
+    return matched | "Skip hidden files" >> beam.Filter(lambda metadata: is_input_file(metadata.path, pattern))
+
+
 def _matched_files(begin, pattern: str, spread: bool):
     """Every file matching `pattern`, opened for reading (Beam's fileio).
 
     `spread` reshuffles the matches first: matching is one element's work, and without it every
     file of the job would be read by the worker that matched them.
     """
-    matches = begin | "Match files" >> fileio.MatchFiles(pattern)
+    matches = matched_metadata(begin, pattern)
     if spread:
         matches = matches | "Spread files" >> beam.Reshuffle()
     return matches | "Open files" >> fileio.ReadMatches()
@@ -83,6 +97,25 @@ class ReadFileRecords(beam.PTransform):
     def expand(self, begin):
         read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
             _ReadBatchesFn(self._record_format, self._batch_size)
+        ).with_outputs(DEAD_LETTERS, main="batches")
+        return read.batches, read[DEAD_LETTERS]
+
+
+class ReadAvroFiles(beam.PTransform):
+    """Rows of every Avro file matching a pattern (or under a folder), in RowBatches of one file each; a
+    damaged file's rest as a dead letter. One reader per file: an Avro file has no index to split it by, so
+    `spread_files` spreads the files over the workers, and the graph spreads a few large files' batches."""
+
+    def __init__(self, pattern: str, batch_size: int, spread_files: bool = False, key_column: str | None = None):
+        super().__init__()
+        self._pattern = pattern
+        self._batch_size = batch_size
+        self._spread_files = spread_files
+        self._key_column = key_column
+
+    def expand(self, begin):
+        read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
+            _ReadBatchesFn(AVRO, self._batch_size, self._key_column)
         ).with_outputs(DEAD_LETTERS, main="batches")
         return read.batches, read[DEAD_LETTERS]
 

@@ -5,12 +5,17 @@ keyed, and which rows come out. Every mismatch between records and model is one 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from pipeline.data.formats import FILES, TFRECORD
+from pipeline.data.formats import CSV, FILES, JSONL, KEY_VALUES, TFRECORD
 from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
 from pipeline.data.rows import VERTEX, RowLayout
+from pipeline.data.vertex_columns import Column, source_column, tensor_column, value_column
+from pipeline.data.vertex_rows import ARRAY as ARRAY_INSTANCE
+from pipeline.data.vertex_rows import B64, OBJECT, PER_LINE, URI, VertexShape, instance_columns
 from pipeline.errors import ModelError
 from pipeline.launch.instance_options import ARRAY, AS_NAMED, InstanceOptions
+from pipeline.launch.vertex_checks import check_vertex_lines
 from pipeline.model.signatures import ModelSignature, TensorSpec
 
 
@@ -98,19 +103,100 @@ def key_kind_of(value: object) -> str:
     return KEY_STR
 
 
+SourceColumns = tuple[tuple[str, str, str], ...]  # VertexShape.source_columns: (name, type, mode)
+
+
+def _triple(field: Column) -> tuple[str, str, str]:
+    return field["name"], field["type"], field["mode"]
+
+
+def table_columns(columns: dict[str, str]) -> SourceColumns:
+    """A table's (or a Parquet or Avro file's) columns as the instance's, of the same types."""
+    return tuple(_triple(source_column(name, kind)) for name, kind in columns.items())
+
+
+def record_columns(record: dict[str, Any] | None, feeding: Feeding, by_inputs: bool) -> SourceColumns:
+    """A first record's fields as the instance's columns: typed by the model's inputs (`by_inputs`, a JSON
+    record: the values a model input takes) or else by the value as Vertex AI reads it (a CSV row)."""
+    specs = {spec.name: spec for spec in (*feeding.inputs, *((feeding.key_input,) if feeding.key_input else ()))}
+    fields = []
+    for name, value in (record or {}).items():
+        spec = specs.get(name) if by_inputs else None
+        fields.append(_triple(tensor_column(name, spec) if spec else value_column(name, value)))
+    return tuple(fields)
+
+
+def vertex_shape(
+    feeding: Feeding,
+    options: InstanceOptions,
+    record_format: str | None,
+    csv_header: tuple[str, ...] = (),
+    from_messages: bool = False,
+    source_columns: SourceColumns = (),
+) -> VertexShape:
+    """How Vertex AI writes this job's instances (InstanceConfig, and the guide's output examples): `key` in
+    their place where a key field was given (key_values lines, not a Vertex AI format, keep their own key); a
+    listed file's URI; a TFRecord record (or a message body) as {"b64": ...}; an array instance as its array;
+    a JSON Lines record in its own form; otherwise the object of the record's fields. `source_columns` type
+    the instance's columns in tables (the records' fields, seen at launch)."""
+    own_key = record_format == KEY_VALUES  # key_values lines, or the 2017 sample's table read as them
+    keyed = options.key_given or own_key
+    single = feeding.inputs[0].name if len(feeding.inputs) == 1 else None
+    if record_format == FILES:
+        instance = B64 if from_messages else URI
+    elif record_format == TFRECORD:
+        instance = B64
+    elif options.instance_type == ARRAY or feeding.array_fields or own_key:
+        instance = ARRAY_INSTANCE
+    elif record_format == JSONL and single is not None:
+        instance = PER_LINE
+    else:
+        instance = OBJECT
+    return VertexShape(
+        keyed=keyed,
+        instance=instance,
+        array_input=single if instance in (ARRAY_INSTANCE, PER_LINE) else None,
+        array_fields=feeding.array_fields,
+        key_input=None if keyed else feeding.key_input,
+        key_field=feeding.key_field,
+        error_status=options.error_status,
+        csv_header=csv_header if record_format == CSV else (),
+        instance_fields=options.fields,
+        excluded=options.excluded,
+        source_columns=source_columns,
+    )
+
+
+def read_columns(layout: RowLayout, names: tuple[str, ...], columns: dict[str, str]) -> tuple[str, ...]:
+    """The columns a job reads of a table (or Parquet or Avro files): `names`, and with Vertex AI's shape the
+    instance's columns, every field Vertex AI sends (not only the model's inputs)."""
+    if layout.shape == VERTEX and not layout.vertex.keyed and layout.vertex.instance not in (URI, B64):
+        instance = instance_columns(layout.inputs, layout.vertex)
+        names = (*names, *(field["name"] for field in instance if field["name"] in columns))
+    return tuple(dict.fromkeys(names))
+
+
 def row_layout(
-    signature: ModelSignature, feeding: Feeding, included_types: dict[str, str], options: InstanceOptions = AS_NAMED
+    signature: ModelSignature,
+    feeding: Feeding,
+    included_types: dict[str, str],
+    options: InstanceOptions = AS_NAMED,
+    vertex: VertexShape | None = None,
 ) -> RowLayout:
-    """Rows hold the key, every output (the model's echo of the key aside) and the included fields, laid
-    out as the template does or as Vertex AI does (`options.output_shape`)."""
-    outputs = tuple(spec for spec in signature.outputs if spec.name != feeding.key_field)
+    """Rows hold the key, every output (the model's echo of the key aside: Vertex AI's prediction keeps it, as
+    TensorFlow Serving returns it) and the included fields, laid out as the template does or as Vertex AI does
+    (`options.output_shape`, with the `vertex` shape)."""
+    vertex_echo = options.output_shape == VERTEX and len(signature.outputs) > 1
+    outputs = tuple(spec for spec in signature.outputs if vertex_echo or spec.name != feeding.key_field)
     if not outputs:
         raise ModelError(f"--model={signature.path}: the model has no output besides '{feeding.key_field}'")
     included = tuple((name, included_types.get(name, "STRING")) for name in feeding.included_fields)
     plan = RowLayout(outputs, feeding.key_field, feeding.key_kind, included)
-    if options.output_shape == VERTEX:
-        array_input = feeding.inputs[0].name if options.instance_type == ARRAY else None
-        plan = dataclasses.replace(plan, shape=VERTEX, inputs=feeding.inputs, array_input=array_input)
+    if options.output_shape == VERTEX:  # its tables are checked once the outputs are known (vertex_checks)
+        shape = vertex or vertex_shape(feeding, options, None)
+        plan = dataclasses.replace(plan, shape=VERTEX, inputs=feeding.inputs, vertex=shape)
+        check_vertex_lines(plan, options)
+        return plan
     clashes = column_clashes(plan)
     if clashes and set(clashes) & set(options.excluded):
         raise ModelError(

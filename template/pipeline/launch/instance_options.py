@@ -5,7 +5,12 @@
 * `excluded_fields`: every field but these is fed; where records have no key field, the excluded
   fields are copied to the output instead, to join predictions back (as Vertex AI does);
 * `instance_type`: `object` feeds each field to the input of its name; `array` feeds the chosen
-  fields, in order, as one array to a model with a single input.
+  fields, in order, as one array to a model with a single input. Unless given, Vertex AI's default with
+  `output_shape=vertex`: an array for CSV rows and BigQuery rows; otherwise objects (a JSON array record
+  is fed as the array it is either way);
+* `key_field` given (Vertex AI's keyField): with `output_shape=vertex`, `key` replaces the instance in the
+  output. Not given, Vertex AI has no key field: a field named like its default (`key`) is one more field
+  (fed to the model only if it takes an input of that name), and records are keyed by their position.
 
 Not to be confused with `included_fields`, which this template has always used for fields copied to the
 output. They apply to records with fields: JSON objects, CSV rows and BigQuery rows.
@@ -23,6 +28,8 @@ from pipeline.errors import LaunchError, ModelError
 from pipeline.model.signatures import ModelSignature
 
 OBJECT, ARRAY = "object", "array"
+CODE, STATUS = "code", "status"  # --vertex_error: google.rpc.Status's code, or the Code's name
+REFUSE, REPLACE = "refuse", "replace"  # --existing_tables
 
 
 @dataclass(frozen=True)
@@ -31,12 +38,19 @@ class InstanceOptions:
 
     fields: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
-    instance_type: str = OBJECT
+    instance_type: str = ""  # OBJECT, ARRAY, or "" where not given
     output_shape: str = ROWS
+    key_given: bool = False  # --key_field was given (Vertex AI's keyField), not its default
+    error_status: bool = False  # --vertex_error=status
+    defaulted: bool = False  # instance_type is Vertex AI's default for the format, not given
 
     @property
     def given(self) -> bool:
         return bool(self.fields or self.excluded or self.instance_type == ARRAY)
+
+    @property
+    def vertex(self) -> bool:
+        return self.output_shape == VERTEX
 
 
 AS_NAMED = InstanceOptions()  # none given: every input is fed the field of its name
@@ -49,19 +63,57 @@ def field_names(value: Any) -> tuple[str, ...]:
 
 def instance_options(params: Any) -> InstanceOptions:
     """The options as given, or a one-line error for a combination Vertex AI refuses too."""
+    error_form = str(params.vertex_error or CODE).strip().lower()
     options = InstanceOptions(
         field_names(params.instance_fields),
         field_names(params.excluded_fields),
-        str(params.instance_type or OBJECT).strip().lower(),
+        str(params.instance_type or "").strip().lower(),
         str(params.output_shape or ROWS).strip().lower(),
+        key_given=bool(str(params.key_field or "").strip()),
+        error_status=error_form == STATUS,
     )
-    if options.instance_type not in (OBJECT, ARRAY):
+    if options.instance_type not in ("", OBJECT, ARRAY):
         raise LaunchError(f"--instance_type={params.instance_type}: must be {OBJECT} or {ARRAY}")
     if options.output_shape not in (ROWS, VERTEX):
         raise LaunchError(f"--output_shape={params.output_shape}: must be {ROWS} or {VERTEX}")
+    if error_form not in (CODE, STATUS):
+        raise LaunchError(f"--vertex_error={params.vertex_error}: must be {CODE} or {STATUS}")
     if options.fields and options.excluded:
         raise LaunchError("--instance_fields and --excluded_fields are both set; give one of them, as in Vertex AI")
     return options
+
+
+def refuses_existing_tables(params: Any, options: InstanceOptions) -> bool:
+    """Whether a batch job refuses output tables that exist: Vertex AI writes new tables only, so with
+    output_shape=vertex unless --existing_tables=replace; the template's rows replace them unless =refuse."""
+    value = str(params.existing_tables or "").strip().lower()
+    if value not in ("", REFUSE, REPLACE):
+        raise LaunchError(f"--existing_tables={params.existing_tables}: must be {REFUSE} or {REPLACE}")
+    return value == REFUSE or (not value and options.vertex)
+
+
+def with_default_type(options: InstanceOptions, rows_of_columns: bool) -> InstanceOptions:
+    """The options with Vertex AI's default instance type where none was given: with output_shape=vertex,
+    an array for CSV rows and BigQuery rows (`rows_of_columns`), as Vertex AI converts them."""
+    if options.vertex and rows_of_columns and not options.instance_type:
+        return dataclasses.replace(options, instance_type=ARRAY, defaulted=True)
+    return options
+
+
+def keys_by_field(options: InstanceOptions, signature: ModelSignature, key_field: str) -> bool:
+    """Whether records are keyed by their key field: with output_shape=vertex only where --key_field was
+    given (or the model takes that field as an input); otherwise, as Vertex AI, by their position."""
+    return not options.vertex or options.key_given or signature.input(key_field) is not None
+
+
+def check_vertex_key(options: InstanceOptions, key_field: str, has_key: bool | None, what: str) -> None:
+    """With output_shape=vertex, a --key_field given names a field of every record, as Vertex AI's keyField
+    does: refused where the records have none (`has_key` False; None where unknown at launch)."""
+    if options.vertex and options.key_given and has_key is False:
+        raise ModelError(
+            f"--key_field={key_field}: {what} has no field {key_field}; Vertex AI's keyField names a field of "
+            "every record (leave --key_field out to write each instance instead)"
+        )
 
 
 def refuse_for(options: InstanceOptions, what: str) -> None:
@@ -93,7 +145,8 @@ def shape_feeding(
         feeding = dataclasses.replace(feeding, array_fields=fields)
     else:
         _check_object_fields(feeding, options, record_fields)
-    if options.excluded and feeding.key_kind == KEY_POSITION:  # Vertex AI: copied back where there is no key
+    unkeyed = not options.key_given if options.vertex else feeding.key_kind == KEY_POSITION
+    if options.excluded and unkeyed:  # Vertex AI: attached to the output where no key field is given
         copied = tuple(name for name in options.excluded if name not in feeding.included_fields)
         if record_fields is not None:
             copied = tuple(name for name in copied if name in record_fields)
@@ -132,8 +185,13 @@ def _array_fields(
     record is an array already (a JSON array is fed as it is)."""
     if len(feeding.inputs) != 1 or len(feeding.inputs[0].shape) != 1:
         takes = ", ".join(f"{spec.name} {spec.dtype} {(None, *spec.shape)}" for spec in feeding.inputs)
+        default = (
+            " (Vertex AI's default for CSV and BigQuery rows; give --instance_type=object to feed fields by name)"
+            if options.defaulted
+            else ""
+        )
         raise ModelError(
-            f"--instance_type=array feeds one array to a model with one input of one dimension; "
+            f"--instance_type=array{default} feeds one array to a model with one input of one dimension; "
             f"{signature.path} takes {takes}"
         )
     if options.fields:
@@ -142,7 +200,7 @@ def _array_fields(
         if absent:
             raise ModelError(f"--instance_fields: the records have no field {', '.join(absent)}")
     elif record_fields is not None and ordered:  # a header's or a table's order, as in Vertex AI
-        skip = {*options.excluded, feeding.key_field}
+        skip = {*options.excluded, *((feeding.key_field,) if feeding.key_kind != KEY_POSITION else ())}
         fields = tuple(name for name in record_fields if name not in skip)
     elif record_fields is not None:
         raise ModelError(

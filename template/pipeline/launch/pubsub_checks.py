@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from google.api_core import exceptions
+from google.auth.exceptions import DefaultCredentialsError
 
 from pipeline.errors import LaunchError, first_line
 from pipeline.job.retries import retrying
@@ -38,6 +39,8 @@ def check_subscription(flag: str, path: str) -> str:
         ) from None
     except exceptions.GoogleAPICallError as error:
         raise LaunchError(f"{flag}={path}: cannot read the subscription: {first_line(error)}") from None
+    except DefaultCredentialsError:
+        raise _no_credentials(flag, path) from None
     return path
 
 
@@ -55,7 +58,16 @@ def check_topic(flag: str, path: str) -> str:
         ) from None
     except exceptions.GoogleAPICallError as error:
         raise LaunchError(f"{flag}={path}: cannot reach the topic: {first_line(error)}") from None
+    except DefaultCredentialsError:
+        raise _no_credentials(flag, path) from None
     return path
+
+
+def _no_credentials(flag: str, path: str) -> LaunchError:
+    return LaunchError(
+        f"{flag}={path}: no Google Cloud credentials to reach Pub/Sub; run `gcloud auth application-default login`, "
+        "or, for the local emulator, `$(gcloud beta emulators pubsub env-init)` first"
+    )
 
 
 def _name(path: str) -> str:

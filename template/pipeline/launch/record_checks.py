@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.data.batches import RecordBatch, RowBatch, SourceBatch
 from pipeline.data.dead_letters import Rejection
-from pipeline.data.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS, decoder_for
+from pipeline.data.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS, COLUMNS_KEY_VALUES, decoder_for
 from pipeline.data.decoders.csv_typing import header_columns, split_csv_line, typed
 from pipeline.data.decoders.json_lines import parse_json_line
 from pipeline.data.decoders.tfrecords import example_fields
@@ -23,12 +23,24 @@ from pipeline.launch.feeding import (
     key_kind_of,
     key_values_feeding,
     named_feeding,
+    read_columns,
+    record_columns,
     row_layout,
+    table_columns,
+    vertex_shape,
 )
 from pipeline.launch.file_checks import first_record_width
-from pipeline.launch.instance_options import AS_NAMED, InstanceOptions, refuse_for, shape_feeding
+from pipeline.launch.instance_options import (
+    AS_NAMED,
+    InstanceOptions,
+    check_vertex_key,
+    keys_by_field,
+    refuse_for,
+    shape_feeding,
+    with_default_type,
+)
 from pipeline.launch.table_checks import TableInfo
-from pipeline.model.signatures import ModelSignature
+from pipeline.model.signatures import ModelSignature, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -88,13 +100,14 @@ def _check_first_records(feeding: Feeding, record_format: str, batch: SourceBatc
 def plan_for_files(
     signature: ModelSignature,
     record_format: str,
-    first: RecordBatch | None,
+    first: SourceBatch | None,
     key_field: str,
     included: tuple[str, ...],
     input_flag: str,
     options: InstanceOptions = AS_NAMED,
 ) -> RecordPlan:
     """How files of `record_format` feed the model, from its signature and the first records."""
+    first = first if isinstance(first, RecordBatch) else None  # the formats of records read as bytes
     try:
         if record_format in (KEY_VALUES, FILES) and included:
             raise ModelError(f"--included_fields: {record_format} records have no fields to include")
@@ -103,18 +116,25 @@ def plan_for_files(
         if record_format == KEY_VALUES:
             feeding = key_values_feeding(signature, key_field)
             _check_width(signature, feeding, first_record_width(first), input_flag)
-            return RecordPlan(KEY_VALUES, feeding, row_layout(signature, feeding, {}, options))
+            vertex = vertex_shape(feeding, options, KEY_VALUES)
+            return RecordPlan(KEY_VALUES, feeding, row_layout(signature, feeding, {}, options, vertex))
         if record_format == FILES:
+            check_vertex_key(options, key_field, False, "a whole file")
             feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
-            return RecordPlan(FILES, feeding, row_layout(signature, feeding, {}, options))
+            return RecordPlan(
+                FILES, feeding, row_layout(signature, feeding, {}, options, vertex_shape(feeding, options, FILES))
+            )
         fields = _first_fields(record_format, first, (key_field, *included)) or {}
-        key_kind = key_kind_of(fields.get(key_field))
+        key_kind = key_kind_of(fields.get(key_field)) if keys_by_field(options, signature, key_field) else KEY_POSITION
+        header = header_columns(first.header) if first is not None and record_format == CSV else None
+        if first is not None and fields:
+            check_vertex_key(options, key_field, key_field in fields, f"{input_flag}={first.origin}: the first record")
         if record_format == TFRECORD:
             feeding = bytes_feeding(signature, TFRECORD, key_field, key_kind, included)
         else:
-            header = header_columns(first.header) if first is not None and record_format == CSV else None
             record_fields = header if header is not None else (list(fields) if fields else None)
             named = named_feeding(signature, key_field, key_kind, included)
+            options = with_default_type(options, record_format == CSV)
             feeding = shape_feeding(named, options, signature, record_fields, ordered=header is not None)
             if fields and first is not None and record_format == CSV:
                 header = header or []
@@ -127,7 +147,9 @@ def plan_for_files(
             elif fields and first is not None:
                 check_fields(feeding, list(fields), f"{input_flag}={first.origin}: the first record")
         types = {name: included_type(fields.get(name)) for name in feeding.included_fields}
-        plan = RecordPlan(record_format, feeding, row_layout(signature, feeding, types, options))
+        seen = record_columns(fields, feeding, record_format == JSONL) if record_format in (CSV, JSONL) else ()
+        vertex = vertex_shape(feeding, options, record_format, tuple(header or ()), source_columns=seen)
+        plan = RecordPlan(record_format, feeding, row_layout(signature, feeding, types, options, vertex))
     except ModelError as error:
         raise LaunchError(str(error)) from None
     _check_first_records(plan.feeding, record_format, first, input_flag)
@@ -146,6 +168,35 @@ def _seed_table(table: TableInfo, key_field: str) -> bool:
     )
 
 
+def _seed_plan(
+    signature: ModelSignature,
+    table: TableInfo,
+    key_field: str,
+    included: tuple[str, ...],
+    options: InstanceOptions,
+    decoding: str,
+) -> RecordPlan | None:
+    """The 2017 sample's key and image columns read as its lines, where the model takes those; else None."""
+    if not _seed_table(table, key_field) or options.given:
+        return None
+    try:
+        feeding = key_values_feeding(signature, key_field)
+    except ModelError:
+        return None
+    types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in included}
+    feeding = Feeding(feeding.inputs, key_field, KEY_INT, feeding.key_input, included)
+    plan = RecordPlan(
+        decoding,
+        feeding,
+        row_layout(signature, feeding, types, options, vertex_shape(feeding, options, KEY_VALUES)),
+        tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
+    )
+    line = row_to_line(table.first_row, key_field) if table.first_row else None
+    width = None if line is None or isinstance(line, Rejection) else value_count(line)
+    _check_width(signature, feeding, width, "--input")
+    return plan
+
+
 def plan_for_table(
     signature: ModelSignature,
     table: TableInfo,
@@ -160,49 +211,115 @@ def plan_for_table(
         missing_included = [name for name in included if name not in table.columns]
         if missing_included:
             raise ModelError(f"--included_fields: {what} has no column {', '.join(missing_included)}")
-        types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in included}
-        if _seed_table(table, key_field) and not options.given:
-            try:
-                feeding = key_values_feeding(signature, key_field)
-            except ModelError:
-                feeding = None
-            if feeding is not None:
-                feeding = Feeding(feeding.inputs, key_field, KEY_INT, feeding.key_input, included)
-                plan = RecordPlan(
-                    BIGQUERY_KEY_VALUES,
-                    feeding,
-                    row_layout(signature, feeding, types, options),
-                    tuple(dict.fromkeys((key_field, SEED_IMAGE_COLUMN, *included))),
-                )
-                line = row_to_line(table.first_row, key_field) if table.first_row else None
-                width = None if line is None or isinstance(line, Rejection) else value_count(line)
-                _check_width(signature, feeding, width, "--input")
-                return plan
-        if key_field not in table.columns:
+        seed = _seed_plan(signature, table, key_field, included, options, BIGQUERY_KEY_VALUES)
+        if seed is not None:
+            return seed
+        keyed = keys_by_field(options, signature, key_field)  # by position where Vertex AI has no key field
+        if keyed and key_field not in table.columns:
             raise ModelError(
                 f"{what} has no column '{key_field}' to key the predictions; set --key_field to the column that "
                 f"identifies a row (it has {', '.join(table.columns)})"
             )
-        key_kind = _KEY_KINDS.get(table.columns[key_field])
+        key_kind = _KEY_KINDS.get(table.columns[key_field]) if keyed else KEY_POSITION
         if key_kind is None:
             raise ModelError(
                 f"{what}: key column '{key_field}' is {table.columns[key_field]}; it must be INTEGER or STRING"
             )
+        options = with_default_type(options, True)
         feeding = shape_feeding(
             named_feeding(signature, key_field, key_kind, included), options, signature, list(table.columns)
         )
         check_fields(feeding, list(table.columns), what)
         types = {name: _INCLUDED_TYPES.get(table.columns[name], "STRING") for name in feeding.included_fields}
-        plan = RecordPlan(
-            BIGQUERY_ROWS,
-            feeding,
-            row_layout(signature, feeding, types, options),
-            tuple(dict.fromkeys((key_field, *feeding.field_names, *feeding.included_fields))),
-        )
+        key = (key_field,) if keyed else ()
+        vertex = vertex_shape(feeding, options, BIGQUERY_ROWS, source_columns=table_columns(table.columns))
+        rows = row_layout(signature, feeding, types, options, vertex)
+        read = read_columns(rows, (*key, *feeding.field_names, *feeding.included_fields), table.columns)
+        plan = RecordPlan(BIGQUERY_ROWS, feeding, rows, read)
     except ModelError as error:
         raise LaunchError(str(error)) from None
     if table.first_row is not None:
         _check_first_records(plan.feeding, BIGQUERY_ROWS, RowBatch(what, [table.first_row]), what)
+    return plan
+
+
+_NUMBER_TYPES = ("INTEGER", "FLOAT", "NUMERIC")
+_UNCHECKED_TYPES = ("UNION",)  # an Avro union of several types: each value is judged on its own
+
+
+def _takes(spec: TensorSpec, column_type: str, scalar: bool = False) -> bool:
+    """Whether an input can take a column's values: text from STRING or BYTES, numbers from numbers, a
+    tensor from an ARRAY (nested or flat) of them."""
+    leaf, depth = column_type, 0
+    while leaf.startswith("ARRAY<") and leaf.endswith(">"):
+        leaf, depth = leaf[len("ARRAY<") : -1], depth + 1
+    if leaf in _UNCHECKED_TYPES:
+        return True
+    if (depth == 0) != (scalar or not spec.shape):
+        return False
+    if spec.dtype == "string":
+        return leaf in ("STRING", "BYTES")
+    return leaf == "BOOLEAN" if spec.dtype == "bool" else leaf in _NUMBER_TYPES
+
+
+def _check_types(feeding: Feeding, columns: dict[str, str], what: str) -> None:
+    """Every column that feeds the model is of a type its input takes (a type no value can be cast from is
+    one line, not a dead letter per row)."""
+    fed = [(name, feeding.inputs[0], True) for name in feeding.array_fields] or [
+        (spec.name, spec, False) for spec in feeding.inputs
+    ]
+    for name, spec, scalar in fed:
+        if name in columns and not _takes(spec, columns[name], scalar):
+            takes = f"{spec.dtype} {(None, *spec.shape)}"
+            raise ModelError(
+                f"{what}: column '{name}' is {columns[name]}, which input '{spec.name}' ({takes}) cannot take"
+            )
+
+
+def plan_for_columns(
+    signature: ModelSignature,
+    record_format: str,
+    table: TableInfo,
+    first: SourceBatch | None,
+    key_field: str,
+    included: tuple[str, ...],
+    what: str,
+    options: InstanceOptions = AS_NAMED,
+) -> RecordPlan:
+    """How the columns of Parquet files (or the fields of Avro files) feed the model, as a table's do: by
+    name, the key kind from the key column's type (rows keyed by `<file>:<row>` where there is none), each
+    column the model needs present and of a type its input takes, and the first rows decoded as the job
+    will decode them."""
+    try:
+        missing_included = [name for name in included if name not in table.columns]
+        if missing_included:
+            raise ModelError(f"--included_fields: {what} has no column {', '.join(missing_included)}")
+        plan = _seed_plan(signature, table, key_field, included, options, COLUMNS_KEY_VALUES)
+        if plan is None:
+            keyed = key_field in table.columns and keys_by_field(options, signature, key_field)
+            check_vertex_key(options, key_field, key_field in table.columns, what)  # Vertex AI's keyField
+            key_kind = _KEY_KINDS.get(table.columns[key_field]) if keyed else KEY_POSITION
+            if key_kind is None:
+                raise ModelError(
+                    f"{what}: key column '{key_field}' is {table.columns[key_field]}; it must be INTEGER or STRING "
+                    "(or set --key_field to a column that is)"
+                )
+            feeding = shape_feeding(
+                named_feeding(signature, key_field, key_kind, included), options, signature, list(table.columns)
+            )
+            check_fields(feeding, list(table.columns), what)
+            _check_types(feeding, table.columns, what)
+            types = {
+                name: _INCLUDED_TYPES.get(table.columns.get(name, ""), "STRING") for name in feeding.included_fields
+            }
+            key = () if key_kind == KEY_POSITION else (key_field,)
+            vertex = vertex_shape(feeding, options, record_format, source_columns=table_columns(table.columns))
+            rows = row_layout(signature, feeding, types, options, vertex)
+            read = read_columns(rows, (*key, *feeding.field_names, *feeding.included_fields), table.columns)
+            plan = RecordPlan(record_format, feeding, rows, read)
+    except ModelError as error:
+        raise LaunchError(str(error)) from None
+    _check_first_records(plan.feeding, plan.decoding, first, what)
     return plan
 
 
@@ -225,11 +342,12 @@ def plan_for_messages(
         if record_format == KEY_VALUES:
             feeding = key_values_feeding(signature, key_field)
         elif record_format == FILES:
+            check_vertex_key(options, key_field, False, "a message body")
             feeding = bytes_feeding(signature, FILES, key_field, KEY_POSITION)
         else:
-            feeding = shape_feeding(
-                named_feeding(signature, key_field, KEY_STR_OR_POSITION, included), options, signature, None
-            )
-        return RecordPlan(record_format, feeding, row_layout(signature, feeding, {}, options))
+            key_kind = KEY_STR_OR_POSITION if keys_by_field(options, signature, key_field) else KEY_POSITION
+            feeding = shape_feeding(named_feeding(signature, key_field, key_kind, included), options, signature, None)
+        vertex = vertex_shape(feeding, options, record_format, from_messages=True)
+        return RecordPlan(record_format, feeding, row_layout(signature, feeding, {}, options, vertex))
     except ModelError as error:
         raise LaunchError(str(error)) from None

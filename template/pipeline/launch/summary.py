@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pipeline.config import TEXT_SUFFIX, IoKind, JobConfig
+from pipeline.config import OUTPUT_SUFFIXES, TEXT_SUFFIX, IoKind, JobConfig
 from pipeline.data.dead_letters import DAMAGE_REASONS
 from pipeline.job.metrics import RunCounts
 from pipeline.job.replace import SHARDS_REMOVED, TABLES_EMPTIED, TEMP_FOLDERS_REMOVED
 
 
-def _location(kind: IoKind, where: str) -> str:
+def _location(kind: IoKind, where: str, suffix: str = TEXT_SUFFIX) -> str:
     if kind is IoKind.BIGQUERY:
         return f"BigQuery table {where}"
     if kind is IoKind.PUBSUB:
         return f"Pub/Sub topic {where}"
-    return f"{where}-*{TEXT_SUFFIX}"
+    return f"{where}-*{suffix}"
 
 
 def _replaced(replaced: dict[str, int]) -> str | None:
@@ -42,13 +42,18 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
     ]
     for reason, count in sorted(counts.dead_letters_by_reason.items()):
         lines.append(f"    {reason:<18} {count:>10,}")
+    if counts.udf_dropped or counts.udf_added:  # what a UDF before the model dropped, or added by splitting
+        lines.append(f"  dropped by the UDF   {counts.udf_dropped:>10,}")
+        lines.append(f"  added by the UDF     {counts.udf_added:>10,} (records split in several)")
     version = f", version {config.model_version}" if config.model_version is not None else ""
     lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value}{version})")
     if counts.first_prediction_unix_ms is not None:
         first = counts.first_prediction_unix_ms / 1000 - started_unix_s
         lines.append(f"  first prediction     {first:>10.1f} s after start")
     lines.append(f"  throughput           {counts.records_read / max(elapsed, 1e-9):>10,.0f} records/s end to end")
-    lines.append(f"  predictions at       {_location(config.sink, config.output)}")
+    lines.append(
+        f"  predictions at       {_location(config.sink, config.output, OUTPUT_SUFFIXES[config.output_format])}"
+    )
     lines.append(f"  dead letters at      {_location(config.dead_letter_kind, config.dead_letter)}")
     if replaced := _replaced(counts.replaced):
         lines.append(replaced)
@@ -60,5 +65,5 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
             "to the end; their dead letters say where"
         )
     if not counts.reconciles:
-        lines.append("  WARNING: records read != predictions + dead letters")
+        lines.append("  WARNING: records read != predictions + dead letters (- dropped + added by a UDF)")
     return "\n".join(lines)

@@ -103,3 +103,22 @@ def check_output_dataset(flag: str, spec: str, project: str | None) -> None:
         raise LaunchError(f"{flag}={spec}: dataset {table_project}:{dataset} does not exist; create it first") from None
     except exceptions.GoogleAPIError as error:
         raise LaunchError(f"{flag}={spec}: cannot reach the dataset: {first_line(error)}") from None
+
+
+def refuse_existing_table(flag: str, spec: str, project: str | None) -> None:
+    """A table to write does not exist yet: Vertex AI writes its predictions and errors into new tables only."""
+    from google.api_core import exceptions
+
+    table_project, dataset, table_id = table_parts(flag, spec, project)
+    try:
+        retrying(
+            lambda: bigquery_client(table_project).get_table(f"{table_project}.{dataset}.{table_id}"), "tables.get"
+        )
+    except exceptions.NotFound:
+        return
+    except exceptions.GoogleAPIError as error:
+        raise LaunchError(f"{flag}={spec}: cannot tell whether the table exists: {first_line(error)}") from None
+    raise LaunchError(
+        f"{flag}={spec}: the table exists; Vertex AI writes new tables only (give a new table, or "
+        "--existing_tables=replace to replace its rows)"
+    )

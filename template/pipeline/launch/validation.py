@@ -12,20 +12,28 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.config import DEAD_LETTER_SUFFIX, IoKind, JobConfig
-from pipeline.data.batches import RecordBatch, RowBatch
+from pipeline.config import DEAD_LETTER_SUFFIX, JSONL_OUTPUT, OUTPUT_SUFFIXES, PARQUET_OUTPUT, IoKind, JobConfig
+from pipeline.data.batches import ScoredBatch, SourceBatch
 from pipeline.data.decoders import decoder_for
-from pipeline.data.formats import AUTO, FORMATS, JSONL, KEY_VALUES, MESSAGE_FORMATS, format_of_name
+from pipeline.data.formats import AUTO, JSONL, MESSAGE_FORMATS
 from pipeline.data.rows import MODEL_VERSION
+from pipeline.data.udf import UdfCode
 from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
 from pipeline.launch.environment import gpu_workers, is_local
-from pipeline.launch.file_checks import check_writable, first_batch, matching_files
-from pipeline.launch.instance_options import field_names, instance_options
+from pipeline.launch.file_checks import check_file_input, check_writable
+from pipeline.launch.instance_options import field_names, instance_options, refuses_existing_tables
+from pipeline.launch.numbers import seconds, share
 from pipeline.launch.options import BatchPredictionOptions, canonical_kind
 from pipeline.launch.parameters.base import MAX_BATCH_SIZE
 from pipeline.launch.pickers import fold_pickers
 from pipeline.launch.pubsub_checks import check_subscription, check_topic, is_subscription, is_topic
-from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_messages, plan_for_table
+from pipeline.launch.record_checks import (
+    RecordPlan,
+    plan_for_columns,
+    plan_for_files,
+    plan_for_messages,
+    plan_for_table,
+)
 from pipeline.launch.table_checks import (
     TableInfo,
     check_output_dataset,
@@ -33,8 +41,11 @@ from pipeline.launch.table_checks import (
     describe_query,
     describe_table,
     is_table_spec,
+    refuse_existing_table,
     table_parts,
 )
+from pipeline.launch.udf_checks import check_after_udf, first_records, plan_with_udf, read_udf
+from pipeline.launch.vertex_checks import BIGQUERY, PARQUET, check_vertex_tables
 from pipeline.model.files import DEFAULT_SIGNATURE
 from pipeline.model.loading import LoadedModel, load_model, predict_checked
 from pipeline.model.runtime import import_tensorflow
@@ -71,20 +82,10 @@ class _Input:
     spec: str | None  # file pattern or table
     query: str | None
     record_format: str | None = None
-    first: RecordBatch | None = None  # the first records of the first readable file
-    table: TableInfo | None = None
+    first: SourceBatch | None = None  # the first records of the first readable file
+    table: TableInfo | None = None  # a table's, or Parquet's and Avro's columns
     size_bytes: int | None = None  # of the input files, as stored
     file_count: int | None = None
-
-
-def _record_format(params, pattern: str, files: list) -> str:
-    value = str(params.format or AUTO).strip().lower()
-    if value not in (AUTO, *FORMATS):
-        raise LaunchError(f"--format={params.format}: must be one of {AUTO}, {', '.join(FORMATS)}")
-    if value != AUTO:
-        return value
-    named = format_of_name(pattern)
-    return named if named != KEY_VALUES or not files else format_of_name(files[0].path)
 
 
 def _message_format(params) -> str:
@@ -123,11 +124,8 @@ def _check_input(params, project: str | None, local_runner: bool) -> _Input:
             "a file pattern such as gs://bucket/images*.txt.gz (in the Console form: input_files)",
         )
         _check_readable_by_workers("--input", pattern, local_runner)
-        files = matching_files(pattern)
-        record_format = _record_format(params, pattern, files)
-        first = first_batch(files, record_format)
-        size = sum(metadata.size_in_bytes for metadata in files)
-        return _Input(source, pattern, None, record_format, first, size_bytes=size, file_count=len(files))
+        found = check_file_input(pattern, params.format)  # a folder: every file under it but hidden ones
+        return _Input(source, found.pattern, None, found.record_format, found.first, found.columns, *found.sizes)
     if str(params.format or AUTO).strip().lower() != AUTO:
         raise LaunchError("--format applies only to file inputs (source=text); a table's columns are fed by name")
     if query:
@@ -201,14 +199,30 @@ def _check_outputs(
     loads_files = IoKind.BIGQUERY in (sink, dead_letter_kind) and not streaming  # a stream inserts rows
     if loads_files and not (cloud.temp_location or "").strip().startswith("gs://"):
         raise LaunchError("--temp_location must be a gs:// folder to write BigQuery tables (load files go there)")
+    refuse_tables = not streaming and refuses_existing_tables(params, instance_options(params))
     for flag, location, kind in (("--output", output, sink), ("--dead_letter", dead_letter, dead_letter_kind)):
         if kind is IoKind.BIGQUERY:
             check_output_dataset(flag, location, cloud.project)
+            if refuse_tables:
+                refuse_existing_table(flag, location, cloud.project)
         elif kind is IoKind.PUBSUB:
             check_topic(flag, location)
         else:
             _check_text_location(flag, location, local_runner)
     return dead_letter, dead_letter_kind
+
+
+def _output_format(params, sink: IoKind, streaming: bool) -> str:
+    """What a file output's predictions are: JSON lines, or Parquet files written at the end of a batch job."""
+    value = str(params.output_format or JSONL_OUTPUT).strip().lower()
+    flag = f"--output_format={params.output_format}"
+    if value not in OUTPUT_SUFFIXES:
+        raise LaunchError(f"{flag}: must be one of {', '.join(OUTPUT_SUFFIXES)}")
+    if value == PARQUET_OUTPUT and sink is not IoKind.TEXT:
+        raise LaunchError(f"{flag}: applies only to file outputs (sink=text), not to a {sink.value} output")
+    if value == PARQUET_OUTPUT and streaming:
+        raise LaunchError(f"{flag}: a streaming job writes JSON lines per window; Parquet is for batch jobs")
+    return value
 
 
 def _load_signature(
@@ -238,24 +252,30 @@ def _load_signature(
         raise LaunchError(f"--model={model_path}: cannot load the model: {first_line(error)}") from None
 
 
-def _plan(checked: _Input, signature: ModelSignature, params, versioned: bool) -> RecordPlan:
+def _plan(checked: _Input, signature: ModelSignature, params, versioned: bool, udf: UdfCode | None) -> RecordPlan:
     key_field = str(params.key_field or "key").strip()
     included = field_names(params.included_fields)
     if versioned and MODEL_VERSION in included:
         raise LaunchError(f"--included_fields: {MODEL_VERSION} is the column of the model version; rename the field")
-    plan = _plan_by_source(checked, signature, key_field, included, params)
+    plan = _plan_by_source(checked, signature, key_field, included, params, udf)
     return dataclasses.replace(plan, rows=dataclasses.replace(plan.rows, versioned=versioned)) if versioned else plan
 
 
 def _plan_by_source(
-    checked: _Input, signature: ModelSignature, key_field: str, included: tuple[str, ...], params
+    checked: _Input, signature: ModelSignature, key_field: str, included: tuple[str, ...], params, udf: UdfCode | None
 ) -> RecordPlan:
     options = instance_options(params)
+    if udf is not None and udf.before is not None:  # what the UDF returns feeds the model, not the records read
+        return plan_with_udf(udf, signature, checked, key_field, included, options)
     if checked.source is IoKind.PUBSUB:
         assert checked.record_format is not None, "a message format is known once the input is checked"
         return plan_for_messages(signature, checked.record_format, key_field, included, options)
     if checked.source is IoKind.TEXT:
         assert checked.record_format is not None, "a file input's format is known once it is checked"
+        if checked.table is not None:  # Parquet, Avro: columns fed by name, as a table's
+            what = f"--input={checked.spec}: the {checked.record_format} file{'s' * ((checked.file_count or 0) > 1)}"
+            args = (checked.record_format, checked.table, checked.first, key_field, included, what, options)
+            return plan_for_columns(signature, *args)
         return plan_for_files(signature, checked.record_format, checked.first, key_field, included, "--input", options)
     assert checked.table is not None, "a table input is described once it is checked"
     what = f"--input={checked.spec}: the table" if checked.spec else "--query: the query's result"
@@ -271,28 +291,27 @@ def _signature_name(params) -> str:
     return name
 
 
-def _check_predicts(model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str) -> None:
+def _check_predicts(
+    model: LoadedModel, plan: RecordPlan, checked: _Input, model_path: str, udf: UdfCode | None
+) -> ScoredBatch | None:
     """On a local run, the model predicts the first record: a model whose outputs do not match its
     signature is refused at launch instead of failing every batch. (An error the model raises on
-    that record is left to the job, which dead-letters the records it fails on.)"""
-    first = (
-        checked.first
-        if checked.source is IoKind.TEXT
-        else (RowBatch("table", [checked.table.first_row]) if checked.table and checked.table.first_row else None)
-    )
+    that record is left to the job, which dead-letters the records it fails on.) Returns that prediction."""
+    first = first_records(checked)
     if first is None or not len(first):
-        return
-    decoded = decoder_for(plan.decoding, plan.feeding).decode(first)
+        return None
+    decoded = decoder_for(plan.decoding, plan.feeding, udf).decode(first)
     if not decoded.instances:
-        return
+        return None
     names = tuple(spec.name for spec in plan.rows.outputs)
     first_record = {name: array[:1] for name, array in decoded.instances[0].features.items()}
     try:
-        predict_checked(model, first_record, names)
+        outputs = predict_checked(model, first_record, names)
     except OutputMismatch as error:
         raise LaunchError(f"--model={model_path}: on the first record, {error}") from None
     except Exception:  # what the model raises on a record is the job's to dead-letter
-        pass
+        return None
+    return ScoredBatch(decoded.instances[0].slice(0, 1), outputs)
 
 
 def validate(options: PipelineOptions) -> JobConfig:
@@ -314,11 +333,19 @@ def validate(options: PipelineOptions) -> JobConfig:
     checked = _check_input(params, cloud.project, local_runner)
     streaming = checked.source is IoKind.PUBSUB
     sink = _sink_kind(params, output, checked.source)
+    output_format = _output_format(params, sink, streaming)
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner, streaming)
+    udf = read_udf(params)  # the file read, compiled and run here; its functions found
     signature, model, model_load_s, model_version = _load_signature(model_path, signature_name, local_runner)
-    plan = _plan(checked, signature, params, versioned=model_version is not None)
+    plan = _plan(checked, signature, params, versioned=model_version is not None, udf=udf)
+    table_kinds = {IoKind.BIGQUERY: BIGQUERY} | ({IoKind.TEXT: PARQUET} if output_format == PARQUET_OUTPUT else {})
+    instance = instance_options(params)
+    check_vertex_tables(
+        plan.rows, instance, table_kinds.get(sink), BIGQUERY if dead_letter_kind is IoKind.BIGQUERY else None
+    )
     if model is not None:
-        _check_predicts(model, plan, checked, model_path)
+        first_prediction = _check_predicts(model, plan, checked, model_path, udf)
+        check_after_udf(udf, plan.rows, first_prediction, sink is IoKind.BIGQUERY or output_format == PARQUET_OUTPUT)
     return JobConfig(
         source=checked.source,
         input=checked.spec,
@@ -343,32 +370,12 @@ def validate(options: PipelineOptions) -> JobConfig:
         gpu_count=gpu_count,
         model_version=model_version,
         streaming=streaming,
-        max_batch_wait_s=_seconds(params.max_batch_wait_seconds, "--max_batch_wait_seconds", 0.0, 60.0),
-        window_s=int(_seconds(params.window_seconds, "--window_seconds", 1, 86_400, whole=True)),
-        model_poll_s=int(_seconds(params.model_poll_seconds, "--model_poll_seconds", 1, 86_400, whole=True)),
+        max_batch_wait_s=seconds(params.max_batch_wait_seconds, "--max_batch_wait_seconds", 0.0, 60.0),
+        window_s=int(seconds(params.window_seconds, "--window_seconds", 1, 86_400, whole=True)),
+        model_poll_s=int(seconds(params.model_poll_seconds, "--model_poll_seconds", 1, 86_400, whole=True)),
         signature_name=signature_name,
-        max_failure_share=_share(params.max_failure_share, "--max_failure_share"),
+        max_failure_share=share(params.max_failure_share, "--max_failure_share"),
+        output_format=output_format,
+        udf=udf,
+        new_tables_only=not streaming and refuses_existing_tables(params, instance),
     )
-
-
-def _share(value, flag: str) -> float:
-    """A share from 0 (exclusive) to 1, or a one-line error."""
-    try:
-        share = float(str(value).strip())
-    except ValueError:
-        share = -1.0
-    if not 0.0 < share <= 1.0:
-        raise LaunchError(f"{flag}={value}: must be a share above 0 and at most 1 (1 never stops the job)")
-    return share
-
-
-def _seconds(value, flag: str, least: float, most: float, whole: bool = False) -> float:
-    """A number of seconds from `least` to `most` (a whole number where `whole`), or a one-line error."""
-    kind = "a whole number of seconds" if whole else "a number of seconds"
-    try:
-        seconds = float(str(value).strip())
-    except ValueError:
-        raise LaunchError(f"{flag}={value}: must be {kind} from {least:g} to {most:g}") from None
-    if not least <= seconds <= most or (whole and not seconds.is_integer()):
-        raise LaunchError(f"{flag}={value}: must be {kind} from {least:g} to {most:g}")
-    return seconds

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
-from pipeline.data.batches import InstanceBatch, RecordBatch, RowBatch, ScoredBatch
+from pipeline.data.batches import ColumnBatch, InstanceBatch, RecordBatch, RowBatch, ScoredBatch
 from pipeline.data.dead_letters import Reason, Rejection
 
 REJECTION = Rejection(Reason.WRONG_TYPE, "field 'x': 'a' is not finite float32 numbers")
@@ -146,6 +146,35 @@ def test_table_row_dead_letter_carries_the_row_as_json_and_its_key():
 
 
 # InstanceBatch and ScoredBatch.
+
+
+# RowBatch of a file's rows (Avro), and ColumnBatch (a Parquet row-group slice).
+
+
+def test_a_file_row_is_located_by_its_key_or_else_by_its_row_in_the_file():
+    batch = RowBatch("gs://lake/a.avro", [{"id": 7}, {"id": None}, {}], key_column="id", start=200)
+    assert [batch.position_of(index) for index in range(3)] == [f"gs://lake/a.avro:{row}" for row in (200, 201, 202)]
+    assert [batch.locate(index) for index in range(3)] == ["id=7", "gs://lake/a.avro:201", "gs://lake/a.avro:202"]
+    assert RowBatch("gs://lake/a.avro", [{"id": 7}], start=5).locate(0) == "gs://lake/a.avro:5"
+
+
+def test_a_column_batch_finds_its_rows_by_file_row_or_key_and_gives_them_as_json():
+    import pyarrow as pa
+
+    table = pa.table({"id": pa.array([3, None]), "blob": pa.array([b"hi", None]), "x": pa.array([1.5, 2.0])})
+    batch = ColumnBatch("gs://lake/p.parquet", 1_000, table, key_column="id")
+    assert len(batch) == 2 and batch.origin_of(1) == "gs://lake/p.parquet"
+    assert [batch.position_of(index) for index in range(2)] == ["gs://lake/p.parquet:1000", "gs://lake/p.parquet:1001"]
+    assert [batch.locate(index) for index in range(2)] == ["id=3", "gs://lake/p.parquet:1001"]
+    assert ColumnBatch("f.parquet", 0, table).locate(0) == "f.parquet:0"
+    assert batch.rows() == [{"id": 3, "blob": b"hi", "x": 1.5}, {"id": None, "blob": None, "x": 2.0}]
+    assert orjson.loads(batch.payload_of(0)) == {"id": 3, "blob": "aGk=", "x": 1.5}
+    letter = batch.dead_letter(1, REJECTION)
+    assert (letter.origin, letter.position, letter.reason) == (
+        "gs://lake/p.parquet",
+        "gs://lake/p.parquet:1001",
+        "wrong_type",
+    )
 
 
 def test_instance_dead_letter_is_the_source_record_at_its_position():

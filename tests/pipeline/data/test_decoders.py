@@ -40,4 +40,4 @@ def test_every_file_format_has_a_decoder():
         feeding = BYTES if record_format in ("tfrecord", "files") else IMAGE
         assert decoder_for(record_format, feeding) is not None
     with pytest.raises(KeyError):
-        decoder_for("parquet", IMAGE)
+        decoder_for("orc", IMAGE)

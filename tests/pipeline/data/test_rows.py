@@ -111,3 +111,18 @@ def test_an_included_value_that_does_not_fit_its_column_is_a_dead_letter():
     rows, letters = plan.rows(batch)
     assert [row["count"] for row in rows] == [4]
     assert [(letter.payload, letter.reason) for letter in letters] == [(b'{"a": 2}', Reason.WRONG_TYPE)]
+
+
+def test_an_included_integer_beyond_64_bits_is_a_dead_letter_of_its_record_not_of_the_sink():
+    plan = RowLayout((SCORES,), included=(("count", "INTEGER"),))
+    counts = [2**63 - 1, 2**63, -(2**63) - 1]
+    batch = scored(
+        {"scores": np.full((3, 3), 1 / 3, dtype=np.float32)}, keys=(1, 2, 3), included=[{"count": c} for c in counts]
+    )
+    rows, letters = plan.rows(batch, as_table=True)
+    assert [row["count"] for row in rows] == [2**63 - 1]
+    assert [(letter.payload, letter.position, letter.reason) for letter in letters] == [
+        (b'{"a": 2}', "in.jsonl:2", Reason.WRONG_TYPE),
+        (b'{"a": 3}', "in.jsonl:3", Reason.WRONG_TYPE),
+    ]
+    assert letters[0].message == "included field value 9223372036854775808 does not fit its INTEGER column"

@@ -16,6 +16,7 @@ from pipeline.data.dead_letters import Reason, Rejection
 from pipeline.data.decoders import Decoded, decoder_for
 from pipeline.data.decoders.base import dead_letters
 from pipeline.data.instances import KEY_INT, Feeding
+from pipeline.data.udf import UdfCode
 from pipeline.job import metrics
 from pipeline.job.decode import DecodeRecords
 from pipeline.model.signatures import TensorSpec
@@ -195,3 +196,18 @@ def test_the_sample_format_decodes_through_the_step():
         assert_that(rows, equal_to([(1, [0.5, 0.25]), (3, [0.0, 1.0]), (4, [1.0, 1.0])]))
         described = letters | beam.Map(lambda letter: (letter.position, letter.reason, letter.payload))
         assert_that(described, equal_to([("in.txt:2", Reason.WRONG_VALUE_COUNT, b"2:1")]), label="letters")
+
+
+def test_a_udfs_drops_and_splits_are_counted_so_that_every_record_read_is_accounted_for():
+    """Through a real UDF: one record dropped, one split in three; the counters say so beside records_read."""
+    source = "def f(record):\n    return None if record['key'] == 2 else [record] * record['key']\n"
+    feeding = Feeding((TensorSpec("x", "float32", ()),), "key", KEY_INT)
+    records = [b'{"key": 1, "x": 1}', b'{"key": 2, "x": 2}', b'{"key": 3, "x": 3}']
+    pipeline = test_pipeline.TestPipeline()
+    decoder = decoder_for("jsonl", feeding, UdfCode("u.py", source, before="f"))
+    instances, _ = pipeline | beam.Create([RecordBatch("in.jsonl", 1, records)]) | DecodeRecords(decoder)
+    assert_that(instances | beam.FlatMap(lambda batch: batch.keys.tolist()), equal_to([1, 3, 3, 3]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = metrics.read_counts(result)
+    assert (counts.records_read, counts.udf_dropped, counts.udf_added) == (3, 1, 2)

@@ -147,3 +147,23 @@ def test_a_batch_job_on_a_versioned_folder_scores_with_its_highest_version_and_s
     np.testing.assert_allclose(
         [[row[f"pred{c}"] for c in range(3)] for row in predictions], sharpened_scores(images, 2.0), atol=1e-5
     )
+
+
+def test_a_remote_parquet_job_spreads_row_groups_once_and_accounts_for_every_row(tmp_path):
+    """Remote runners reshuffle the files, then the row-group slices; the decoded batches are not spread again."""
+    from tests.conftest import SAMPLES
+
+    penguins = SAMPLES / "penguins"
+    options = PipelineOptions(
+        [f"--input={penguins / 'penguins.parquet'}", f"--output={tmp_path / 'p'}", f"--model={penguins / 'model'}"]
+    )
+    config = validate(options)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, config, remote=True)
+    steps = {transform.unique_name for transform in pipeline.to_runner_api().components.transforms.values()}
+    assert {"Read/Spread files", "Read/Spread row groups"} <= steps
+    assert not any(step.startswith("Decode/Spread batches") for step in steps)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = read_counts(result)
+    assert (counts.records_read, counts.predictions, counts.dead_letters) == (333, 333, 0)

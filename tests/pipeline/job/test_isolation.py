@@ -98,6 +98,7 @@ def test_only_the_bad_records_fail_and_the_rest_score_as_in_a_clean_run(failing_
         key = int(letter.payload.split(b":")[0])
         assert letter.reason == Reason.INFERENCE_FAILED and letter.origin == "in.txt"
         assert letter.position == f"in.txt:{key + 1}"
+        assert letter.code == (3 if kind == "tensorflow" else None)  # TensorFlow's google.rpc code, as it carries it
         assert letter.message.startswith(f"the model failed on this record: {expected_error}")
         if kind != "tensorflow":  # the error is the record's own, not its batch's
             assert f"value {BAD_VALUE + key:.0f} is out of range" in letter.message
@@ -232,6 +233,7 @@ def test_a_record_too_large_alone_is_its_dead_letter_and_teaches_no_batch_limit(
     health = ModelHealth()
     scored, letters = split_results(Scorer(OneGiantRecord(), "m", health).score(batch_of(images)))
     assert len(letters) == 1 and "ran out of memory on this record alone" in letters[0].message
+    assert letters[0].code == 8  # google.rpc.Code RESOURCE_EXHAUSTED
     assert len(predicted_keys(scored)) == 255 and health.batch_limit is None
 
 

@@ -170,3 +170,21 @@ def test_now_ms_is_the_wall_clock_in_milliseconds():
     before = int(time.time() * 1000)
     now = metrics.now_ms()
     assert before <= now <= int(time.time() * 1000)
+
+
+def test_what_a_udf_dropped_and_added_is_read_and_reconciles_the_counts():
+    result = _fake_result(
+        [
+            (metrics.RECORDS_READ, 10, 10),
+            (metrics.UDF_DROPPED, 2, 2),
+            (metrics.UDF_ADDED, 3, 3),
+            (metrics.UDF_ADDED, 1, 1),
+            (metrics.PREDICTIONS, 11, 11),
+            (metrics.DEAD_LETTERS, 1, 1),
+        ],
+        [],
+    )
+    counts = read_counts(result)
+    assert (counts.udf_dropped, counts.udf_added) == (2, 4)
+    assert counts.reconciles  # 10 read - 2 dropped + 4 added = 11 predictions + 1 dead letter
+    assert not RunCounts(10, 11, 1, udf_dropped=2, udf_added=3).reconciles

@@ -93,3 +93,12 @@ def test_every_operation_waits_for_the_lock(operation, after):
     worker.join()
     if after is not None:
         assert tallies.read() == after
+
+
+def test_a_udfs_drops_and_splits_are_counted_beside_the_records(global_tallies):
+    progress.records_read(5)
+    progress.udf_records(dropped=1, added=3)
+    progress.predictions_done(7)
+    counts = global_tallies.counts()
+    assert (counts.records_read, counts.udf_dropped, counts.udf_added, counts.predictions) == (5, 1, 3, 7)
+    assert counts.reconciles

@@ -248,3 +248,51 @@ def test_gs_prefixes_are_replaced_the_same_way(cloud_emulators):
     assert left == [f"{root}/p-00000-of-00001.jsonl", f"{root}/p-2024-00000-of-00001.jsonl"]
     with FileSystems.open(f"{root}/p-00000-of-00001.jsonl") as handle:
         assert handle.read() == b"new\n"
+
+
+def test_the_shards_of_either_format_are_this_prefixs_and_none_of_a_longer_prefix(tmp_path):
+    mine = [
+        tmp_path / "p-00000-of-00001.jsonl",
+        tmp_path / "p-00000-of-00002.parquet",
+        tmp_path / "p-00001-of-00002.parquet",
+    ]
+    others = [
+        tmp_path / "p-2024-00000-of-00001.parquet",  # a longer prefix's
+        tmp_path / "p-00000-of-00001.parquet.crc",
+        tmp_path / "p-00000-of-00001.avro",
+    ]
+    for path in [*mine, *others]:
+        write(path, "x")
+    assert set(survey(str(tmp_path / "p")).shards) == {str(path) for path in mine}
+
+
+def test_a_set_is_its_count_and_format_so_an_older_set_of_the_same_count_in_the_other_format_is_stale():
+    shards = {"o/p-00000-of-00001.parquet": 100.0, "o/p-00000-of-00001.jsonl": 50.0, "o/p-00000-of-00003.jsonl": 101.0}
+    assert stale_shards(shards, "p", our_count=1, our_suffix=".parquet") == ["o/p-00000-of-00001.jsonl"]
+    assert stale_shards(shards, "p", our_count=1, our_suffix=".jsonl") == []  # ours (jsonl) is the oldest
+
+
+@pytest.mark.parametrize(("earlier", "ours"), [(".jsonl", ".parquet"), (".parquet", ".jsonl")])
+def test_a_run_in_one_format_replaces_an_earlier_runs_shards_in_the_other(tmp_path, earlier, ours):
+    long_ago = time.time() - 3 * HOUR
+    for index in range(2):
+        write(tmp_path / f"p-0000{index}-of-00002{earlier}", "old\n", long_ago)
+    write(tmp_path / f"p-00000-of-00001{earlier}", "old, the same count\n", long_ago)
+    write(tmp_path / "p_error_records-00000-of-00001.jsonl", "an earlier dead letter\n", long_ago)
+    write(tmp_path / f"p-2024-00000-of-00001{earlier}", "a longer prefix's\n", long_ago)
+    run_id = new_run_id()
+    staged = Path(staging_prefix(str(tmp_path / "p"), run_id))
+    written = [str(write(staged.parent / f"{staged.name}-00000-of-00001{ours}", "new\n"))]
+    dead_letters = stage(tmp_path / "p_error_records", run_id, 1, "")
+
+    replaced = replace_text_outputs(
+        {str(tmp_path / "p"): written, str(tmp_path / "p_error_records"): dead_letters}, run_id
+    )
+
+    assert replaced.shards == 3
+    assert names(tmp_path) == {
+        f"p-00000-of-00001{ours}",
+        "p_error_records-00000-of-00001.jsonl",
+        f"p-2024-00000-of-00001{earlier}",
+    }
+    assert (tmp_path / f"p-00000-of-00001{ours}").read_text() == "new\n"

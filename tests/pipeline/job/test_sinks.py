@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -16,10 +17,16 @@ from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
+from pipeline.data.batches import InstanceBatch, RecordBatch, ScoredBatch
 from pipeline.data.dead_letters import DeadLetter, Reason
+from pipeline.data.instances import KEY_INT, KEY_POSITION
+from pipeline.data.rows import VERTEX, RowLayout
+from pipeline.data.udf import UdfCode
+from pipeline.data.vertex_rows import VertexShape
 from pipeline.job.metrics import read_counts
 from pipeline.job.sinks import (
     DEAD_LETTER_SCHEMA,
+    FormatRows,
     WriteDeadLettersBigQuery,
     WriteDeadLettersPubSub,
     WriteDeadLettersText,
@@ -28,6 +35,7 @@ from pipeline.job.sinks import (
     WritePredictionsText,
 )
 from pipeline.job.sources import BatchMessages
+from pipeline.model.signatures import TensorSpec
 from tests.outputs import read_json_lines
 
 T0 = 1_700_000_000  # a window boundary for windows of 10 s: 2023-11-14T22:13:20
@@ -56,7 +64,14 @@ def test_a_batch_job_writes_one_complete_set_of_files(tmp_path):
     assert sorted(row["key"] for row in read_json_lines(tmp_path / "predictions-*.jsonl")) == [1, 2, 3]
 
 
-@pytest.mark.parametrize("vertex", [False, True], ids=["google-error-records", "vertex-ai"])
+SCORE = TensorSpec("score", "float32", ())
+BILL = TensorSpec("bill", "float32", ())
+VERTEX_LAYOUT = RowLayout(
+    (SCORE,), key_kind=KEY_POSITION, shape=VERTEX, inputs=(BILL,), vertex=VertexShape(keyed=False)
+)
+
+
+@pytest.mark.parametrize("vertex", [None, VERTEX_LAYOUT], ids=["google-error-records", "vertex-ai"])
 def test_dead_letters_are_counted_by_reason_and_written_one_line_each(tmp_path, vertex):
     letters = [letter(Reason.MISSING_KEY), letter(Reason.NOT_UTF8, b"\xff"), letter(Reason.MISSING_KEY)]
     pipeline = beam.Pipeline()
@@ -66,7 +81,11 @@ def test_dead_letters_are_counted_by_reason_and_written_one_line_each(tmp_path, 
     counts = read_counts(result)
     assert counts.dead_letters == 3
     assert counts.dead_letters_by_reason == {Reason.MISSING_KEY: 2, Reason.NOT_UTF8: 1}
-    assert len(read_json_lines(tmp_path / "errors-*.jsonl")) == 3
+    lines = read_json_lines(tmp_path / "errors-*.jsonl")
+    assert len(lines) == 3
+    if vertex is not None:  # Vertex AI's error lines, the record as read and google.rpc.Code INVALID_ARGUMENT
+        assert sorted(line["instance"] for line in lines if isinstance(line["instance"], str)) == ["x", "x"]
+        assert {line["error"]["code"] for line in lines} == {3}
 
 
 def published(at: float, key: int) -> TimestampedValue:
@@ -183,3 +202,126 @@ def test_a_batch_job_loads_predictions_and_dead_letters_into_tables_and_refuses_
         "because not_utf8",
         None,
     )
+
+
+@pytest.mark.emulators
+def test_a_job_that_writes_new_tables_only_refuses_a_table_made_since_its_launch(cloud_emulators):
+    """Vertex AI writes new tables only: the launch refuses a table that exists, and the loads are WRITE_EMPTY,
+    so a table made (and filled) between the launch and the job's end is refused, not replaced."""
+    from google.cloud import bigquery
+
+    client = bigquery.Client()
+    client.create_dataset("new_tables", exists_ok=True)
+    schema = {"fields": [{"name": "key", "type": "INTEGER", "mode": "REQUIRED"}]}
+    made_meanwhile = f"{cloud_emulators.project}.new_tables.made_meanwhile"
+    client.create_table(bigquery.Table(made_meanwhile, schema=[bigquery.SchemaField("key", "INTEGER")]))
+    client.insert_rows_json(made_meanwhile, [{"key": 99}])
+
+    def write(new_only: bool) -> None:
+        with beam.Pipeline(options=PipelineOptions(cloud_emulators.beam_options())) as pipeline:
+            rows = pipeline | "Rows" >> beam.Create([{"key": 1}])
+            _ = rows | WritePredictionsBigQuery(
+                "new_tables.made_meanwhile", schema, cloud_emulators.project, new_only=new_only
+            )
+
+    with pytest.raises(Exception, match=r"(?i)empty|exists|duplicate"):
+        write(new_only=True)
+    keys = [row["key"] for row in client.query("SELECT key FROM new_tables.made_meanwhile").result()]
+    assert keys == [99]  # left as it was
+    write(new_only=False)  # --existing_tables=replace, or the template's own rows: replaced
+    assert [row["key"] for row in client.query("SELECT key FROM new_tables.made_meanwhile").result()] == [1]
+
+
+@pytest.mark.emulators
+def test_vertex_ais_tables_are_loaded_with_its_columns_the_errors_struct_and_the_key_in_place_of_the_instance(
+    cloud_emulators,
+):
+    """--output_shape=vertex: predictions `bill, prediction` (unkeyed) or `key, prediction` (keyed), and the
+    errors table with the same columns, then `errors` STRUCT<code INT64, message STRING>."""
+    from google.cloud import bigquery
+
+    client = bigquery.Client()
+    client.create_dataset("vertex_sinks", exists_ok=True)
+    keyed = RowLayout((SCORE,), key_kind=KEY_INT, shape=VERTEX, inputs=(BILL,))
+    with beam.Pipeline(options=PipelineOptions(cloud_emulators.beam_options())) as pipeline:
+        rows = pipeline | "Rows" >> beam.Create([{"bill": 39.5, "prediction": "0.25"}])
+        _ = rows | "Unkeyed" >> WritePredictionsBigQuery(
+            "vertex_sinks.predictions", VERTEX_LAYOUT.schema(), cloud_emulators.project
+        )
+        keyed_rows = pipeline | "Keyed rows" >> beam.Create([{"key": 7, "prediction": "0.5"}])
+        _ = keyed_rows | "Keyed" >> WritePredictionsBigQuery(
+            "vertex_sinks.keyed", keyed.schema(), cloud_emulators.project
+        )
+        letters = pipeline | "Letters" >> beam.Create([letter(Reason.WRONG_TYPE, b'{"bill": "long"}')])
+        _ = letters | "Errors" >> WriteDeadLettersBigQuery(
+            "vertex_sinks.errors", cloud_emulators.project, vertex=VERTEX_LAYOUT
+        )
+        keyed_letters = pipeline | "Keyed letters" >> beam.Create([letter(Reason.INFERENCE_FAILED, b'{"key": 8}')])
+        _ = keyed_letters | "Keyed errors" >> WriteDeadLettersBigQuery(
+            "vertex_sinks.keyed_errors", cloud_emulators.project, vertex=keyed
+        )
+
+    def columns(name: str) -> list[tuple]:
+        schema = client.get_table(f"{cloud_emulators.project}.vertex_sinks.{name}").schema
+        return [
+            (field.name, field.field_type, [(sub.name, sub.field_type) for sub in field.fields]) for field in schema
+        ]
+
+    def table(name: str) -> list[dict]:
+        return [dict(row.items()) for row in client.query(f"SELECT * FROM vertex_sinks.{name}").result()]
+
+    assert columns("predictions") == [("bill", "FLOAT", []), ("prediction", "STRING", [])]
+    assert columns("keyed") == [("key", "INTEGER", []), ("prediction", "STRING", [])]
+    errors_struct = ("errors", "RECORD", [("code", "INTEGER"), ("message", "STRING")])
+    assert columns("errors") == [("bill", "FLOAT", []), errors_struct]
+    assert columns("keyed_errors") == [("key", "INTEGER", []), errors_struct]
+    assert table("predictions") == [{"bill": 39.5, "prediction": "0.25"}]
+    (error,) = table("errors")
+    assert error["bill"] is None and error["errors"]["code"] == 3
+    assert error["errors"]["message"] == 'wrong_type: because wrong_type (in.txt); the record: {"bill": "long"}'
+    assert table("keyed_errors") == [
+        {"key": 8, "errors": {"code": 13, "message": "inference_failed: because inference_failed (in.txt)"}}
+    ]
+
+
+AFTER_UDF = """\
+def finish(row):
+    if row["key"] == 2:
+        raise KeyError("label")
+    if row["key"] == 3:
+        return None
+    if row["key"] == 4:
+        return dict(row, note="no such column")
+    return dict(row, score=round(row["score"], 1))
+"""
+
+
+@pytest.mark.parametrize("as_json_lines", [True, False], ids=["json-lines", "table-rows"])
+def test_a_udf_after_the_model_changes_each_row_and_its_failures_are_the_records_dead_letters(as_json_lines):
+    """Keys 1..5, key 5's included field unfit for its INTEGER column: the rows still map to their records."""
+    layout = RowLayout((TensorSpec("score", "float32", ()),), included=(("count", "INTEGER"),))
+    source = RecordBatch("in.jsonl", 1, [json.dumps({"key": key}).encode() for key in range(1, 6)])
+    counts = [{"count": key} for key in range(1, 5)] + [{"count": "five"}]
+    instances = InstanceBatch(np.arange(1, 6), {}, source, np.arange(5), counts)
+    scored = ScoredBatch(instances, {"score": np.array([0.25, 1.25, 2.25, 3.25, 4.25], dtype=np.float32)})
+    udf = UdfCode("after.py", AFTER_UDF, after="finish")
+    with beam.Pipeline() as pipeline:
+        rows, letters = pipeline | beam.Create([scored]) | FormatRows(layout, as_json_lines, udf)
+        if as_json_lines:
+            rows = rows | beam.FlatMap(lambda text: [json.loads(line) for line in text.split("\n")])
+        assert_that(
+            rows,
+            equal_to(
+                [{"key": 1, "score": 0.2, "count": 1}]
+                + ([] if not as_json_lines else [{"key": 4, "score": 3.25, "count": 4, "note": "no such column"}])
+            ),
+        )
+        described = letters | beam.Map(lambda letter: (letter.position, letter.reason, letter.message.split(":")[0]))
+        expected = [
+            ("in.jsonl:2", "udf_error", "after.py"),
+            ("in.jsonl:3", "udf_error", "finish() returned NoneType None"),
+            ("in.jsonl:5", "wrong_type", "included field value 'five' does not fit its INTEGER column"),
+        ]
+        if not as_json_lines:
+            expected.append(("in.jsonl:4", "udf_error", "finish() returned a row that does not fit the output"))
+        assert_that(described, equal_to(expected), label="letters")

@@ -12,7 +12,7 @@ from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 
-from pipeline.job.sources import BatchMessages, ReadFileRecords, ReadWholeFiles
+from pipeline.job.sources import BatchMessages, ReadAvroFiles, ReadFileRecords, ReadWholeFiles
 
 
 def test_read_text_records_reads_every_matching_file(tmp_path):
@@ -75,6 +75,36 @@ def test_whole_files_are_batched_by_size_as_well_as_by_count(tmp_path):
         largest = shares | beam.CombineGlobally(max) | beam.Map(lambda share: share <= 8)
         assert_that(largest, equal_to([True]), label="no batch over eight shares")
         assert_that(files, equal_to([14]), label="every file read once")
+
+
+def test_a_folder_input_reads_every_file_under_it_but_the_hidden_ones(tmp_path):
+    (tmp_path / "t" / "_temporary").mkdir(parents=True)
+    (tmp_path / "t" / "day=1").mkdir()
+    (tmp_path / "t" / "part-0.txt").write_bytes(b"1:x\n")
+    (tmp_path / "t" / "day=1" / "part-1.txt.gz").write_bytes(gzip.compress(b"2:y\n"))
+    (tmp_path / "t" / "_SUCCESS").write_bytes(b"")
+    (tmp_path / "t" / ".part-0.txt.crc").write_bytes(b"crc")
+    (tmp_path / "t" / "_temporary" / "part-9.txt").write_bytes(b"9:half written\n")
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadFileRecords(f"{tmp_path}/t/", "key_values", batch_size=10)
+        records = batches | beam.FlatMap(lambda batch: batch.payloads)
+        assert_that(records, equal_to([b"1:x", b"2:y"]))
+        assert_that(dead_letters, equal_to([]), label="no dead letters")
+
+
+def test_avro_files_are_read_as_row_batches_located_by_record_index(tmp_path):
+    import fastavro
+
+    schema = fastavro.parse_schema({"type": "record", "name": "R", "fields": [{"name": "key", "type": "long"}]})
+    with (tmp_path / "a.avro").open("wb") as handle:
+        fastavro.writer(handle, schema, [{"key": key} for key in range(5)], codec="deflate")
+    (tmp_path / "b.avro").write_bytes(b"Obj\x01")
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadAvroFiles(str(tmp_path / "*.avro"), 2, key_column="key")
+        located = batches | beam.FlatMap(lambda batch: [batch.position_of(index) for index in range(len(batch))])
+        assert_that(located, equal_to([f"{tmp_path}/a.avro:{index}" for index in range(5)]))
+        reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason))
+        assert_that(reasons, equal_to([(str(tmp_path / "b.avro"), "truncated_input")]), label="dead letter")
 
 
 def published(at: float, number: int) -> TimestampedValue:

@@ -13,11 +13,14 @@ from pipeline.errors import LaunchError, ModelError
 from pipeline.launch.instance_options import (
     ARRAY,
     AS_NAMED,
-    OBJECT,
     InstanceOptions,
+    check_vertex_key,
     instance_options,
+    keys_by_field,
     refuse_for,
+    refuses_existing_tables,
     shape_feeding,
+    with_default_type,
 )
 from pipeline.model.files import ModelFormat
 from pipeline.model.signatures import ModelSignature, TensorSpec
@@ -30,7 +33,8 @@ PENGUIN_FIELDS = ["key", "bill", "mass", "island", "sex"]
 
 
 def params(**given):
-    values = {"instance_fields": None, "excluded_fields": None, "instance_type": None, "output_shape": None}
+    names = ("instance_fields", "excluded_fields", "instance_type", "output_shape", "key_field", "vertex_error")
+    values = {name: None for name in (*names, "existing_tables")}
     return types.SimpleNamespace(**{**values, **given})
 
 
@@ -61,13 +65,13 @@ def model_error(options: InstanceOptions, inputs, record_fields, **kwargs) -> st
 
 def test_no_options_given_are_the_template_as_it_always_was():
     options = instance_options(params())
-    assert options == AS_NAMED == InstanceOptions((), (), OBJECT, ROWS)
-    assert options.given is False
+    assert options == AS_NAMED == InstanceOptions((), (), "", ROWS)
+    assert (options.given, options.key_given, options.error_status, options.vertex) == (False, False, False, False)
 
 
 def test_field_lists_are_split_on_commas_and_trimmed():
     options = instance_options(params(instance_fields=" bill, mass ,,", output_shape="vertex"))
-    assert options == InstanceOptions(("bill", "mass"), (), OBJECT, VERTEX)
+    assert options == InstanceOptions(("bill", "mass"), (), "", VERTEX)
     assert instance_options(params(excluded_fields="island,sex")).excluded == ("island", "sex")
 
 
@@ -95,6 +99,7 @@ def test_options_are_given_when_they_change_what_is_fed(given, expected):
     [
         ({"instance_type": "matrix"}, "--instance_type=matrix: must be object or array"),
         ({"output_shape": "Table"}, "--output_shape=Table: must be rows or vertex"),
+        ({"vertex_error": "name"}, "--vertex_error=name: must be code or status"),
         (
             {"instance_fields": "bill", "excluded_fields": "sex"},
             "--instance_fields and --excluded_fields are both set; give one of them, as in Vertex AI",
@@ -105,6 +110,97 @@ def test_combinations_vertex_ai_refuses_are_one_line_launch_errors(given, messag
     with pytest.raises(LaunchError) as error:
         instance_options(params(**given))
     assert str(error.value) == message
+
+
+def test_a_key_field_given_is_told_from_its_default():
+    """Vertex AI's keyField is set or not: the parameter's default `key` must not count as set."""
+    assert instance_options(params(key_field="id")).key_given is True
+    assert instance_options(params(key_field="key")).key_given is True
+    assert instance_options(params()).key_given is False
+
+
+def test_the_error_form_is_googles_status_code_unless_status_is_asked_for():
+    assert instance_options(params()).error_status is False
+    assert instance_options(params(vertex_error=" Status ")).error_status is True
+    assert instance_options(params(vertex_error="code")).error_status is False
+
+
+@pytest.mark.parametrize(
+    ("shape", "existing", "refused"),
+    [
+        ("vertex", None, True),  # Vertex AI writes new tables only
+        ("vertex", "replace", False),
+        ("rows", None, False),  # the template has always replaced its tables
+        ("rows", "refuse", True),
+    ],
+)
+def test_existing_tables_are_refused_with_vertex_ais_shape_unless_replace_is_asked_for(shape, existing, refused):
+    given = params(output_shape=shape, existing_tables=existing)
+    assert refuses_existing_tables(given, instance_options(given)) is refused
+
+
+def test_an_unknown_existing_tables_value_is_one_line():
+    given = params(existing_tables="append")
+    with pytest.raises(LaunchError, match=r"^--existing_tables=append: must be refuse or replace$"):
+        refuses_existing_tables(given, instance_options(given))
+
+
+# ------------------------------------------------------------------ Vertex AI's defaults
+
+
+def test_vertex_ais_default_instance_type_is_an_array_for_csv_and_table_rows_only():
+    vertex = instance_options(params(output_shape="vertex"))
+    assert with_default_type(vertex, True) == InstanceOptions(instance_type=ARRAY, output_shape=VERTEX, defaulted=True)
+    assert with_default_type(vertex, False) is vertex  # JSON Lines: each line's own form
+    rows = instance_options(params())
+    assert with_default_type(rows, True) is rows  # the template's rows keep objects
+    given = instance_options(params(output_shape="vertex", instance_type="object"))
+    assert with_default_type(given, True) is given
+
+
+def test_a_defaulted_array_that_cannot_feed_the_model_says_how_to_feed_fields_by_name():
+    options = with_default_type(instance_options(params(output_shape="vertex")), True)
+    assert model_error(options, (BILL, MASS), PENGUIN_FIELDS, key_kind=KEY_POSITION) == (
+        "--instance_type=array (Vertex AI's default for CSV and BigQuery rows; give --instance_type=object to feed "
+        "fields by name) feeds one array to a model with one input of one dimension; gs://b/model takes bill "
+        "float32 (None,), mass float32 (None,)"
+    )
+
+
+def test_vertex_ai_keys_records_by_a_field_only_where_the_key_field_is_given_or_the_model_takes_it():
+    vertex = instance_options(params(output_shape="vertex"))
+    assert keys_by_field(vertex, signature(BILL), "key") is False
+    assert keys_by_field(instance_options(params(output_shape="vertex", key_field="id")), signature(BILL), "id")
+    key = TensorSpec("key", "int64", ())
+    assert keys_by_field(vertex, signature(BILL, key), "key") is True  # fed to the model, as Vertex AI would
+    assert keys_by_field(instance_options(params()), signature(BILL), "key") is True  # the template's rows
+
+
+def test_a_key_field_given_that_the_records_lack_is_refused_with_vertex_ais_shape():
+    options = instance_options(params(output_shape="vertex", key_field="id"))
+    with pytest.raises(ModelError) as error:
+        check_vertex_key(options, "id", False, "--input=in.jsonl: the first record")
+    assert str(error.value) == (
+        "--key_field=id: --input=in.jsonl: the first record has no field id; Vertex AI's keyField names a field of "
+        "every record (leave --key_field out to write each instance instead)"
+    )
+    check_vertex_key(options, "id", None, "messages")  # unknown at launch
+    check_vertex_key(instance_options(params(key_field="id")), "id", False, "rows")  # the template's rows
+
+
+def test_excluded_fields_are_attached_where_no_key_field_is_given_even_if_the_model_takes_the_key():
+    """Vertex AI attaches excluded fields "if key_field is not specified", whatever the records hold."""
+    options = instance_options(params(output_shape="vertex", excluded_fields="island"))
+    assert shaped(options, (BILL, MASS), PENGUIN_FIELDS, key_kind=KEY_INT).included_fields == ("island",)
+    keyed = instance_options(params(output_shape="vertex", excluded_fields="island", key_field="key"))
+    assert shaped(keyed, (BILL, MASS), PENGUIN_FIELDS, key_kind=KEY_INT).included_fields == ()
+
+
+def test_an_array_of_records_keyed_by_position_takes_a_field_named_key_too():
+    """Without a key field, Vertex AI's array holds every column, one named `key` included."""
+    options = InstanceOptions(instance_type=ARRAY)
+    columns = ["bill", "key", "mass"]
+    assert shaped(options, (VALUES,), columns, key_kind=KEY_POSITION).array_fields == ("bill", "key", "mass")
 
 
 # ------------------------------------------------------------------ refuse_for

@@ -41,6 +41,8 @@ def test_each_spec_has_its_modes_parameters_in_the_tables_order():
         "input_files",
         "input_table",
         "max_failure_share",  # a stream never stops for failing records
+        "output_format",  # a stream writes JSON lines per window
+        "existing_tables",  # a stream adds rows to its tables, new or not
     }
     assert set(named(parameters_for(STREAMING))) - set(named(parameters_for(BATCH))) == {
         "max_batch_wait_seconds",

@@ -51,3 +51,21 @@ def test_a_missing_topic_is_one_line_that_says_how_to_make_it(pubsub_emulator):
 def test_something_that_is_not_a_subscription_is_refused_before_any_call():
     with pytest.raises(LaunchError, match="not a Pub/Sub subscription; give projects/<project>/subscriptions/<name>"):
         check_subscription("--input", "projects/p/topics/t")
+
+
+def test_no_credentials_is_one_line_that_says_how_to_get_them(monkeypatch):
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_credentials(*args, **kwargs):
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setattr(google.auth, "default", no_credentials)  # as on a machine with no ADC, whatever ran before
+    path = "projects/p/subscriptions/images"
+    with pytest.raises(LaunchError) as raised:
+        check_subscription("--input", path)
+    assert str(raised.value).startswith(f"--input={path}: no Google Cloud credentials to reach Pub/Sub; run ")
+    with pytest.raises(LaunchError) as raised:
+        check_topic("--output", "projects/p/topics/predictions")
+    assert "no Google Cloud credentials" in str(raised.value)

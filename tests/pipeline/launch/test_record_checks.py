@@ -11,8 +11,10 @@ from pipeline.data.batches import RecordBatch
 from pipeline.data.decoders import BIGQUERY_KEY_VALUES, BIGQUERY_ROWS
 from pipeline.data.formats import CSV, FILES, JSONL, KEY_VALUES, TFRECORD
 from pipeline.data.instances import KEY_INT, KEY_POSITION, KEY_STR, Feeding
-from pipeline.data.rows import RowLayout
+from pipeline.data.rows import VERTEX, RowLayout
+from pipeline.data.vertex_rows import OBJECT
 from pipeline.errors import LaunchError
+from pipeline.launch.instance_options import InstanceOptions
 from pipeline.launch.record_checks import RecordPlan, plan_for_files, plan_for_table
 from pipeline.launch.table_checks import TableInfo
 from pipeline.model.files import ModelFormat, locate_model
@@ -346,3 +348,251 @@ def test_a_first_row_that_does_not_fit_the_model_is_refused_and_no_row_means_no_
         "wrong_type: field 'age': 'old' is not finite float32 numbers"
     )
     assert plan_for_table(NAMED, TableInfo(columns), "id", (), TABLE).decoding == BIGQUERY_ROWS
+
+
+# ------------------------------------------------------------------ Vertex AI's shape (output_shape=vertex)
+
+VERTEX_OPTIONS = InstanceOptions(output_shape=VERTEX)
+KEYED_VERTEX = InstanceOptions(output_shape=VERTEX, key_given=True)
+
+
+def test_with_vertex_ais_shape_and_no_key_field_given_records_are_keyed_by_position_and_write_their_instance():
+    """Vertex AI has no key field unless keyField is set: `key` is one more field of the record."""
+    first = json_batch({"key": 1, "age": 30.0, "weight": 60.0})
+    plan = plan_for_files(NAMED, JSONL, first, "key", (), "--input", VERTEX_OPTIONS)
+    assert plan.feeding.key_kind == KEY_POSITION
+    assert (plan.rows.vertex.keyed, plan.rows.vertex.instance) == (False, OBJECT)
+    keyed = plan_for_files(NAMED, JSONL, first, "key", (), "--input", KEYED_VERTEX)
+    assert (keyed.feeding.key_kind, keyed.rows.vertex.keyed) == (KEY_INT, True)
+
+
+def test_a_key_field_given_that_the_first_record_lacks_is_one_line_with_vertex_ais_shape():
+    first = json_batch({"age": 30.0, "weight": 60.0})
+    assert launch_error(plan_for_files, NAMED, JSONL, first, "id", (), "--input", KEYED_VERTEX) == (
+        "--key_field=id: --input=gs://b/in.jsonl: the first record has no field id; Vertex AI's keyField names a "
+        "field of every record (leave --key_field out to write each instance instead)"
+    )
+
+
+def test_a_key_field_given_for_whole_files_is_one_line_with_vertex_ais_shape():
+    first = RecordBatch("gs://b/a.png", 0, [b"\x89PNG"], origins=["gs://b/a.png"])
+    assert launch_error(plan_for_files, PARSING, FILES, first, "id", (), "--input", KEYED_VERTEX).startswith(
+        "--key_field=id: a whole file has no field id;"
+    )
+    assert plan_for_files(PARSING, FILES, first, "key", (), "--input", VERTEX_OPTIONS).rows.vertex.instance == "uri"
+
+
+def test_csv_rows_are_vertex_ais_arrays_by_default_and_objects_where_asked():
+    first = RecordBatch("gs://b/in.csv", 2, [b"7,1.5,60"], header=b"id,age,weight")
+    message = launch_error(plan_for_files, NAMED, CSV, first, "id", (), "--input", VERTEX_OPTIONS)
+    assert message.startswith(
+        "--instance_type=array (Vertex AI's default for CSV and BigQuery rows; give --instance_type=object to feed "
+        "fields by name) feeds one array"
+    )
+    as_object = InstanceOptions(instance_type="object", output_shape=VERTEX)
+    assert plan_for_files(NAMED, CSV, first, "id", (), "--input", as_object).rows.vertex.instance == OBJECT
+    values = RecordBatch(
+        "gs://b/in.csv",
+        2,
+        [b",".join(b"0.5" for _ in range(WIDTH))],
+        header=b",".join(f"v{index}".encode() for index in range(WIDTH)),
+    )
+    plan = plan_for_files(FLAT, CSV, values, "key", (), "--input", VERTEX_OPTIONS)
+    assert plan.feeding.array_fields == tuple(f"v{index}" for index in range(WIDTH))
+    assert plan.rows.vertex.csv_header == plan.feeding.array_fields  # to read a dead-lettered line's fields
+    assert [field["name"] for field in plan.rows.schema()["fields"]] == [*plan.feeding.array_fields, "prediction"]
+
+
+def test_a_table_without_a_key_column_is_read_by_position_with_vertex_ais_shape():
+    """Vertex AI sends every column of a row (an object instance): a column the model does not take is read
+    and written too, so that predictions join back on the instance."""
+    table = TableInfo({"age": "FLOAT", "weight": "FLOAT", "note": "STRING"})
+    plan = plan_for_table(NAMED, table, "key", (), TABLE, InstanceOptions(instance_type="object", output_shape=VERTEX))
+    assert (plan.feeding.key_kind, plan.columns) == (KEY_POSITION, ("age", "weight", "note"))
+    assert [field["name"] for field in plan.rows.schema()["fields"]] == ["age", "weight", "note", "prediction"]
+    assert launch_error(plan_for_table, NAMED, table, "key", (), TABLE, KEYED_VERTEX).startswith(
+        "--input=p:d.t: the table has no column 'key' to key the predictions"
+    )
+
+
+def test_a_tables_instance_columns_keep_the_sources_types_not_the_models():
+    """An INTEGER column fed to a float input stays INTEGER in the predictions and errors tables."""
+    table = TableInfo({"id": "INTEGER", "age": "INTEGER", "weight": "FLOAT", "tags": "ARRAY<STRING>"})
+    as_object = InstanceOptions(instance_type="object", output_shape=VERTEX, excluded=("tags",))
+    plan = plan_for_table(NAMED, table, "key", (), TABLE, as_object)
+    columns = [(field["name"], field["type"], field["mode"]) for field in plan.rows.schema()["fields"]]
+    assert columns == [
+        ("id", "INTEGER", "NULLABLE"),
+        ("age", "INTEGER", "NULLABLE"),
+        ("weight", "FLOAT", "NULLABLE"),
+        ("prediction", "STRING", "NULLABLE"),
+        ("tags", "STRING", "NULLABLE"),  # excluded, attached after the prediction (as JSON text)
+    ]
+    assert [field["name"] for field in plan.rows.dead_letter_schema()["fields"]] == [
+        "id",
+        "age",
+        "weight",
+        "errors",
+        "tags",
+    ]
+    assert plan.columns == ("age", "weight", "tags", "id")
+
+
+def test_a_json_records_instance_columns_are_its_fields_typed_by_the_models_inputs_else_as_vertex_ai_reads_them():
+    first = json_batch({"age": 30, "weight": 60.5, "id": 12, "name": "a"})
+    plan = plan_for_files(NAMED, JSONL, first, "key", (), "--input", VERTEX_OPTIONS)
+    assert [(field["name"], field["type"]) for field in plan.rows.schema()["fields"]] == [
+        ("age", "FLOAT"),  # the model's float input, though the first value is a whole number
+        ("weight", "FLOAT"),
+        ("id", "FLOAT"),  # a JSON number is a double to Vertex AI
+        ("name", "STRING"),
+        ("prediction", "STRING"),
+    ]
+
+
+def test_a_csv_rows_instance_columns_are_typed_as_vertex_ai_reads_the_row():
+    first = RecordBatch("gs://b/in.csv", 2, [b'7,"x",60'], header=b"id,tag,weight")
+    options = InstanceOptions(instance_type="object", output_shape=VERTEX)
+    signature = ModelSignature(ModelFormat.SAVED_MODEL, (TensorSpec("weight", "int64", ()),), (SCORE,), "gs://b/m")
+    plan = plan_for_files(signature, CSV, first, "key", (), "--input", options)
+    assert [(field["name"], field["type"]) for field in plan.rows.schema()["fields"]] == [
+        ("id", "FLOAT"),  # unquoted: a number
+        ("tag", "STRING"),  # quoted: text
+        ("weight", "FLOAT"),
+        ("prediction", "STRING"),
+    ]
+
+
+# ------------------------------------------------------------------ Parquet and Avro columns
+
+LAKE = "--input=gs://lake/t/: the parquet files"
+
+
+def column_batch(rows: list[dict], start: int = 0):
+    import pyarrow as pa
+
+    from pipeline.data.batches import ColumnBatch
+
+    return ColumnBatch("gs://lake/t/part-0.parquet", start, pa.Table.from_pylist(rows))
+
+
+def test_file_columns_feed_by_name_keyed_by_the_key_columns_type_and_only_those_read():
+    from pipeline.launch.record_checks import plan_for_columns
+
+    columns = {"id": "STRING", "age": "INTEGER", "weight": "FLOAT", "colour": "STRING", "extra": "ARRAY<FLOAT>"}
+    first = column_batch([{"id": "a", "age": 3, "weight": 2.5, "colour": "red", "extra": [1.0]}])
+    plan = plan_for_columns(NAMED, "parquet", TableInfo(columns), first, "id", ("colour", "extra"), LAKE)
+    assert (plan.decoding, plan.feeding.key_kind, plan.columns) == (
+        "parquet",
+        KEY_STR,
+        ("id", "age", "weight", "colour", "extra"),
+    )
+    assert plan.rows.included == (("colour", "STRING"), ("extra", "STRING"))
+    unkeyed = plan_for_columns(NAMED, "avro", TableInfo({"age": "INTEGER", "weight": "FLOAT"}), None, "key", (), LAKE)
+    assert (unkeyed.feeding.key_kind, unkeyed.columns) == (KEY_POSITION, ("age", "weight"))  # keyed by <file>:<row>
+
+
+@pytest.mark.parametrize(
+    ("columns", "included", "expected"),
+    [
+        ({"key": "INTEGER", "age": "FLOAT"}, (), f"{LAKE} lacks the model's input(s) weight"),
+        (
+            {"key": "FLOAT", "age": "FLOAT", "weight": "FLOAT"},
+            (),
+            f"{LAKE}: key column 'key' is FLOAT; it must be INTEGER or STRING (or set --key_field to a column that is)",
+        ),
+        (
+            {"key": "INTEGER", "age": "STRING", "weight": "FLOAT"},
+            (),
+            f"{LAKE}: column 'age' is STRING, which input 'age' (float32 (None,)) cannot take",
+        ),
+        (
+            {"key": "INTEGER", "age": "ARRAY<FLOAT>", "weight": "FLOAT"},
+            (),
+            f"{LAKE}: column 'age' is ARRAY<FLOAT>, which input 'age' (float32 (None,)) cannot take",
+        ),
+        (
+            {"key": "INTEGER", "age": "FLOAT", "weight": "FLOAT"},
+            ("colour",),
+            f"--included_fields: {LAKE} has no column colour",
+        ),
+    ],
+)
+def test_what_no_row_of_the_files_could_feed_is_one_line(columns, included, expected):
+    from pipeline.launch.record_checks import plan_for_columns
+
+    assert launch_error(plan_for_columns, NAMED, "parquet", TableInfo(columns), None, "key", included, LAKE) == expected
+
+
+def test_first_rows_that_all_fail_are_one_line_and_a_few_failing_are_left_to_the_job():
+    from pipeline.launch.record_checks import plan_for_columns
+
+    columns = TableInfo({"key": "INTEGER", "age": "FLOAT", "weight": "FLOAT"})
+    some = column_batch([{"key": 1, "age": None, "weight": 1.0}, {"key": 2, "age": 3.0, "weight": 1.0}])
+    assert plan_for_columns(NAMED, "parquet", columns, some, "key", (), LAKE).feeding.key_kind == KEY_INT
+    none = column_batch([{"key": 1, "age": None, "weight": 1.0}])
+    assert launch_error(plan_for_columns, NAMED, "parquet", columns, none, "key", (), LAKE) == (
+        f"{LAKE}: the first records do not fit the model: missing_field: field 'age' is null"
+    )
+
+
+def test_tensor_inputs_take_arrays_and_instance_options_apply_as_to_a_tables_columns():
+    from pipeline.launch.instance_options import InstanceOptions
+    from pipeline.launch.record_checks import plan_for_columns
+
+    image = TableInfo({"key": "INTEGER", "image": "ARRAY<FLOAT>"})
+    assert plan_for_columns(FLAT, "parquet", image, None, "key", (), LAKE).decoding == "parquet"
+    columns = TableInfo({"key": "INTEGER", "a": "FLOAT", "b": "INTEGER", "label": "STRING", "image": "STRING"})
+    array = InstanceOptions(excluded=("label", "image"), instance_type="array")
+    plan = plan_for_columns(
+        ModelSignature(ModelFormat.SAVED_MODEL, (TensorSpec("x", "float32", (2,)),), (SCORE,), "gs://b/m"),
+        "parquet",
+        columns,
+        None,
+        "key",
+        (),
+        LAKE,
+        array,
+    )
+    assert plan.feeding.array_fields == ("a", "b") and plan.columns == ("key", "a", "b")
+    vertex = InstanceOptions(fields=("age", "weight"), output_shape="vertex")
+    both = TableInfo({"age": "FLOAT", "weight": "FLOAT", "colour": "STRING"})
+    plan = plan_for_columns(NAMED, "avro", both, None, "key", (), LAKE, vertex)
+    assert plan.rows.shape == "vertex" and plan.feeding.key_kind == KEY_POSITION
+    excluded = InstanceOptions(excluded=("colour",))
+    plan = plan_for_columns(NAMED, "avro", both, None, "key", (), LAKE, excluded)
+    assert plan.feeding.included_fields == ("colour",)  # unkeyed rows get their excluded fields back, as in Vertex AI
+
+
+def test_file_columns_follow_vertex_ais_key_field_with_its_shape():
+    """As for tables: a --key_field given names a column of every row (refused where the files have none);
+    not given, a column named like it is one more field of the instance, rows keyed by position."""
+    from pipeline.launch.record_checks import plan_for_columns
+
+    keyless = TableInfo({"age": "FLOAT", "weight": "FLOAT"})
+    assert launch_error(plan_for_columns, NAMED, "parquet", keyless, None, "id", (), LAKE, KEYED_VERTEX) == (
+        f"--key_field=id: {LAKE} has no field id; Vertex AI's keyField names a field of every record (leave "
+        "--key_field out to write each instance instead)"
+    )
+    keyed = TableInfo({"key": "INTEGER", "age": "INTEGER", "weight": "FLOAT"})
+    plan = plan_for_columns(NAMED, "parquet", keyed, None, "key", (), LAKE, VERTEX_OPTIONS)
+    assert (plan.feeding.key_kind, plan.rows.vertex.keyed) == (KEY_POSITION, False)
+    assert [(field["name"], field["type"]) for field in plan.rows.schema()["fields"]] == [
+        ("key", "INTEGER"),
+        ("age", "INTEGER"),
+        ("weight", "FLOAT"),
+        ("prediction", "STRING"),
+    ]
+    assert plan.columns == ("age", "weight", "key")
+    given = plan_for_columns(NAMED, "parquet", keyed, None, "key", (), LAKE, KEYED_VERTEX)
+    assert (given.feeding.key_kind, given.rows.vertex.keyed, given.columns) == (KEY_INT, True, ("key", "age", "weight"))
+
+
+def test_the_2017_samples_columns_in_a_file_read_as_its_lines():
+    from pipeline.data.decoders import COLUMNS_KEY_VALUES
+    from pipeline.launch.record_checks import plan_for_columns
+
+    first = column_batch([{"key": 7, "image": ",".join(["0.5"] * WIDTH)}])
+    seed = TableInfo({"key": "INTEGER", "image": "STRING"}, first_row=first.row(0))
+    plan = plan_for_columns(FLAT, "parquet", seed, first, "key", (), LAKE)
+    assert (plan.decoding, plan.columns) == (COLUMNS_KEY_VALUES, ("key", "image"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipeline.config import JobConfig
 from pipeline.data.instances import KEY_INT, Feeding
 from pipeline.data.rows import RowLayout
@@ -62,3 +64,19 @@ def test_summary_says_what_the_last_step_removed_or_emptied_and_nothing_when_it_
     assert "  earlier output       3 earlier shard(s) removed; 1 table(s) that got no rows emptied" in lines
     plain = format_summary(CONFIG, RunCounts(10, 10, 0, replaced={"earlier_shards_removed": 0}), 0.0, 1.0)
     assert plain.splitlines()[-1].startswith("  dead letters at") and "earlier output" not in plain
+
+
+def test_summary_points_at_the_parquet_files_of_a_parquet_output_and_dead_letters_stay_json_lines():
+    config = dataclasses.replace(CONFIG, output_format="parquet")
+    text = format_summary(config, RunCounts(10, 10, 0), 0.0, 1.0)
+    assert "predictions at       out/p-*.parquet" in text
+    assert "dead letters at      out/p_error_records-*.jsonl" in text
+
+
+def test_summary_says_what_a_udf_dropped_and_added_and_reconciles_with_them():
+    counts = RunCounts(100, 97, 5, {"udf_error": 5}, udf_dropped=8, udf_added=10)
+    text = format_summary(CONFIG, counts, 0.0, 1.0)
+    assert "  dropped by the UDF            8" in text.splitlines()
+    assert "  added by the UDF             10 (records split in several)" in text.splitlines()
+    assert "WARNING" not in text
+    assert "dropped by the UDF" not in format_summary(CONFIG, RunCounts(10, 10, 0), 0.0, 1.0)

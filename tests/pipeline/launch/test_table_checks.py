@@ -15,6 +15,7 @@ from pipeline.launch.table_checks import (
     describe_query,
     describe_table,
     is_table_spec,
+    refuse_existing_table,
     table_parts,
 )
 from tests.emulators import CloudEmulators
@@ -162,4 +163,16 @@ def test_check_output_dataset_refuses_a_missing_dataset_naming_it(cloud_emulator
         check_output_dataset("--dead_letter", spec, None)
     assert str(error.value) == (
         f"--dead_letter={spec}: dataset {cloud_emulators.project}:no_such_dataset does not exist; create it first"
+    )
+
+
+@pytest.mark.emulators
+def test_an_existing_table_is_refused_as_vertex_ai_refuses_it_and_a_new_one_is_not(cloud_emulators, dataset):
+    assert refuse_existing_table("--output", f"{dataset}.predictions_new", cloud_emulators.project) is None
+    spec = f"{cloud_emulators.project}:{dataset}.empty"
+    with pytest.raises(LaunchError) as error:
+        refuse_existing_table("--dead_letter", spec, None)
+    assert str(error.value) == (
+        f"--dead_letter={spec}: the table exists; Vertex AI writes new tables only (give a new table, or "
+        "--existing_tables=replace to replace its rows)"
     )

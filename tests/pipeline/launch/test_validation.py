@@ -162,7 +162,7 @@ def test_a_table_and_a_query_together_are_refused():
 
 def test_an_unknown_record_format_is_refused(inputs):
     args = (f"--input={inputs / 'part-0.txt'}", "--format=xml", "--output=out", "--model=model")
-    assert refusal(*args) == "--format=xml: must be one of auto, key_values, jsonl, csv, tfrecord, files"
+    assert refusal(*args) == "--format=xml: must be one of auto, key_values, jsonl, csv, tfrecord, files, parquet, avro"
 
 
 @pytest.mark.parametrize("suffix", ["", "/"])
@@ -251,6 +251,41 @@ def test_a_bigquery_sink_sends_dead_letters_to_a_table_beside_the_output(
 
 
 @pytest.mark.emulators
+def test_vertex_ais_shape_loads_its_tables_only_while_empty_unless_told_to_replace(
+    cloud_emulators, output_dataset, inputs, model
+):
+    args = (
+        f"--input={inputs / 'part-0.txt'}",
+        "--sink=bigquery",
+        f"--output={output_dataset}.vertex_preds",
+        f"--model={model}",
+        *cloud_emulators.beam_options(),
+    )
+    assert validated(*args, "--output_shape=vertex").new_tables_only  # Vertex AI writes new tables only
+    assert not validated(*args, "--output_shape=vertex", "--existing_tables=replace").new_tables_only
+    assert not validated(*args).new_tables_only  # the template's rows replace a table's rows
+    assert validated(*args, "--existing_tables=refuse").new_tables_only
+
+
+@pytest.mark.emulators
+def test_vertex_ais_tables_with_a_column_named_twice_are_refused_at_launch_where_they_are_written(
+    cloud_emulators, output_dataset, model, tmp_path
+):
+    """A CSV column `errors` is an instance column, which the errors table has beside its own `errors`: refused
+    at launch where the dead letters go to a table, not at the end of the job by BigQuery."""
+    source = tmp_path / "values.csv"
+    columns = ["errors", *(f"v{index}" for index in range(1, WIDTH))]
+    source.write_text(",".join(columns) + "\n" + ",".join(["0.5"] * WIDTH) + "\n")
+    args = (f"--input={source}", f"--model={model}", "--output_shape=vertex", *cloud_emulators.beam_options())
+    to_tables = (*args, "--sink=bigquery", f"--output={output_dataset}.twice")
+    assert refusal(*to_tables).startswith(
+        "--output_shape=vertex: the errors table would have two columns named errors: a field of the records (a "
+        "column of the instance), and Vertex AI's errors column;"
+    )
+    validated(*to_tables, f"--dead_letter={tmp_path / 'errors'}")  # error lines nest the instance
+
+
+@pytest.mark.emulators
 def test_a_bigquery_sinks_dead_letters_go_to_files_when_given_a_path(cloud_emulators, output_dataset, inputs, model):
     dead_letter = f"gs://{cloud_emulators.bucket}/validation/rejected"
     config = validated(
@@ -321,6 +356,35 @@ def test_a_stream_launch_mistake_is_one_line(stream, model, extra, expected):
     assert refusal(*args, *extra).startswith(expected)
 
 
+@pytest.mark.emulators
+def test_parquet_files_are_refused_in_a_streaming_job_which_writes_json_lines_per_window(stream, model, tmp_path):
+    args = (f"--input={stream['subscription']}", f"--output={tmp_path / 'p'}", f"--model={model}")
+    assert refusal(*args, "--output_format=parquet") == (
+        "--output_format=parquet: a streaming job writes JSON lines per window; Parquet is for batch jobs"
+    )
+
+
+def test_the_output_format_reaches_the_job_and_is_json_lines_unless_asked(inputs, model, tmp_path):
+    args = (f"--input={inputs / 'part-0.txt'}", f"--output={tmp_path / 'p'}", f"--model={model}")
+    assert validated(*args).output_format == "jsonl"
+    assert validated(*args, "--output_format=Parquet ").output_format == "parquet"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--output_format=csv",), "--output_format=csv: must be one of jsonl, parquet"),
+        (
+            ("--output_format=parquet", "--sink=bigquery", "--output=mnist.predict"),
+            "--output_format=parquet: applies only to file outputs (sink=text), not to a bigquery output",
+        ),
+    ],
+)
+def test_an_output_format_that_cannot_be_written_is_one_line(inputs, model, tmp_path, extra, expected):
+    args = (f"--input={inputs / 'part-0.txt'}", f"--output={tmp_path / 'p'}", f"--model={model}")
+    assert refusal(*args, *extra) == expected
+
+
 def test_a_topic_output_needs_a_streaming_job(inputs, model):
     message = refusal(f"--input={inputs / 'part-*.txt'}", "--output=projects/p/topics/out", f"--model={model}")
     assert message == "--sink=pubsub writes from a streaming job: read a subscription (--source=pubsub)"
@@ -354,3 +418,21 @@ def test_the_failure_share_reaches_the_job(inputs, model, tmp_path):
     assert config.max_failure_share == 0.5
     args = (f"--input={inputs / 'part-*.txt'}", f"--output={tmp_path / 'p'}", f"--model={model}")
     assert validated(*args, "--max_failure_share=1").max_failure_share == 1.0
+
+
+def test_a_folder_of_parquet_parts_is_planned_by_its_columns_and_handed_on_with_a_trailing_slash(tmp_path):
+    from tests.conftest import SAMPLES
+
+    penguins = SAMPLES / "penguins"
+    config = validated(
+        f"--input={penguins / 'parts'}",
+        f"--model={penguins / 'model'}",
+        f"--output={tmp_path / 'p'}",
+        "--included_fields=island",
+    )
+    assert (config.input, config.record_format, config.decoding) == (f"{penguins / 'parts'}/", "parquet", "parquet")
+    assert (config.input_files, config.feeding.key_kind, config.rows.included) == (3, KEY_INT, (("island", "STRING"),))
+    assert set(config.input_columns) == {"key", "island", "sex", *(f"bill_{m}_mm" for m in ("length", "depth"))} | {
+        "flipper_length_mm",
+        "body_mass_g",
+    }

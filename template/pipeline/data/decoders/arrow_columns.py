@@ -52,18 +52,40 @@ def _key_type(feeding: Feeding) -> pa.DataType:
     return pa.int64() if feeding.key_kind == KEY_INT else pa.string()
 
 
-def _column(array: pa.ChunkedArray, spec: TensorSpec) -> np.ndarray | None:
+def _is_list(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+
+
+def column_values(array: pa.ChunkedArray | pa.Array, spec: TensorSpec) -> np.ndarray | None:
+    """A whole Arrow column as the batch-major array of an input of `spec`'s shape, or None where a value
+    needs the per-record path (a null; a list of another length, or of lists that differ in length).
+
+    A list column fills a tensor input row-major, nested or flat: `fixed_size_list<float, 784>` or
+    `list<float>` of 784 values each feeds a (28, 28, 1) input, as the sample's lines do. Dictionary
+    columns are read as their values.
+    """
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
     if array.null_count:
         return None
     if len(spec.shape) == 0:
-        return array.to_numpy(zero_copy_only=False)
-    combined = array.combine_chunks()
-    (size,) = spec.shape
-    if size is None:
+        return None if _is_list(array.type) else array.to_numpy(zero_copy_only=False)
+    size = spec.size
+    if size is None or not _is_list(array.type):  # a lone value fills no tensor, as per record
         return None
-    if len(combined.flatten()) != size * len(combined) or combined.value_lengths().to_numpy().min(initial=size) != size:
+    values = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    rows = len(values)
+    while _is_list(values.type):
+        if values.null_count:
+            return None
+        if not pa.types.is_fixed_size_list(values.type):
+            lengths = values.value_lengths().to_numpy()
+            if len(lengths) and lengths.min() != lengths.max():
+                return None
+        values = values.flatten()
+    if values.null_count or len(values) != rows * size:
         return None
-    return combined.flatten().to_numpy(zero_copy_only=False).reshape(len(combined), size)
+    return values.to_numpy(zero_copy_only=False).reshape(rows, *spec.shape)
 
 
 def _untrimmed(array: pa.ChunkedArray) -> bool:
@@ -78,7 +100,7 @@ def _instances(
         return None
     columns = {}
     for spec in feeding.inputs:
-        column = _column(table[spec.name], spec) if spec.name in table.column_names else None
+        column = column_values(table[spec.name], spec) if spec.name in table.column_names else None
         if column is None or (spec.dtype == "string" and _untrimmed(table[spec.name])):
             return None
         columns[spec.name] = column

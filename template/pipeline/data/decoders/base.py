@@ -11,10 +11,14 @@ from pipeline.data.dead_letters import DeadLetter, Rejection, utc_now
 
 @dataclass(frozen=True)
 class Decoded:
-    """Instances ready for the model (several batches when their shapes differ), and dead letters."""
+    """Instances ready for the model (several batches when their shapes differ), and dead letters; with a UDF,
+    the records it dropped on purpose and those it added by splitting one in several (counted, so that every
+    record read is accounted for)."""
 
     instances: list[InstanceBatch] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    dropped: int = 0
+    added: int = 0
 
 
 class Decoder(Protocol):

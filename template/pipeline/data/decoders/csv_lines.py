@@ -10,6 +10,9 @@ The fields are split and typed by `csv_typing`.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+from typing import Any
+
 from pipeline.data.batches import RecordBatch
 from pipeline.data.dead_letters import Reason, Rejection
 from pipeline.data.decoders.arrow_columns import csv_instances
@@ -30,33 +33,32 @@ class CsvDecoder:
         builder = InstanceBuilder(self._feeding, batch)
         columns = header_columns(batch.header)
         for position, payload in enumerate(batch.payloads):
-            rejection = self._add(builder, position, payload, columns)
-            if rejection is not None:
-                builder.reject(position, rejection)
+            fields = csv_record(payload, columns, self._text_inputs)
+            if isinstance(fields, Rejection):
+                builder.reject(position, fields)
+            else:
+                builder.add(position, fields)
         return Decoded(builder.batches(), dead_letters(batch, builder.rejections))
 
-    def _add(
-        self, builder: InstanceBuilder, position: int, payload: bytes, columns: list[str] | None
-    ) -> Rejection | None:
-        line = payload.strip(b"\r\n")
-        if not line.strip():
-            return Rejection(Reason.EMPTY, "record is empty or blank")
-        if columns is None:
-            return Rejection(Reason.BAD_CSV, "the file has no header row naming its columns")
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            return Rejection(Reason.NOT_UTF8, f"record is not UTF-8 text ({error.reason} at byte {error.start})")
-        fields = split_csv_line(text)
-        if fields is None:
-            return Rejection(Reason.BAD_CSV, "broken quoting: a quote inside an unquoted value, or one never closed")
-        if len(fields) != len(columns):
-            return Rejection(Reason.BAD_CSV, f"{len(fields)} values, but the header names {len(columns)} columns")
-        builder.add(
-            position,
-            {
-                name: (value if name in self._text_inputs else typed(value, quoted))
-                for name, (value, quoted) in zip(columns, fields, strict=True)
-            },
-        )
-        return None
+
+def csv_record(payload: bytes, columns: list[str] | None, text_inputs: AbstractSet[str]) -> dict[str, Any] | Rejection:
+    """One CSV line's fields by column name, typed by Vertex AI's rule (the columns of text inputs kept as
+    text), or why it has none."""
+    line = payload.strip(b"\r\n")
+    if not line.strip():
+        return Rejection(Reason.EMPTY, "record is empty or blank")
+    if columns is None:
+        return Rejection(Reason.BAD_CSV, "the file has no header row naming its columns")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Rejection(Reason.NOT_UTF8, f"record is not UTF-8 text ({error.reason} at byte {error.start})")
+    fields = split_csv_line(text)
+    if fields is None:
+        return Rejection(Reason.BAD_CSV, "broken quoting: a quote inside an unquoted value, or one never closed")
+    if len(fields) != len(columns):
+        return Rejection(Reason.BAD_CSV, f"{len(fields)} values, but the header names {len(columns)} columns")
+    return {
+        name: (value if name in text_inputs else typed(value, quoted))
+        for name, (value, quoted) in zip(columns, fields, strict=True)
+    }

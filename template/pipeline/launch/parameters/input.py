@@ -50,7 +50,8 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         name="input",
         label="Input files, table or subscription",
-        help="For source=text, a file pattern such as gs://bucket/images*.txt.gz; for source=bigquery, a table "
+        help="For source=text, a file pattern such as gs://bucket/images*.txt.gz, or a folder (every file under "
+        "it but names starting with _ or .); for source=bigquery, a table "
         "project:dataset.table or dataset.table (not needed when query is set); for source=pubsub, a "
         "subscription projects/<project>/subscriptions/<subscription>. In the Console, the picker of the "
         "chosen kind fills it instead.",
@@ -106,8 +107,9 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Record format",
         help="For source=text: 'key_values' (the 2017 sample's key:v0,v1,... lines), 'jsonl' (a JSON object or "
         "array per line), 'csv' (a header row, then a row per instance), 'tfrecord' (serialized tf.train.Examples, "
-        "fed as bytes), 'files' (each file one instance, fed as bytes) or 'auto': from the file name, .gz and "
-        "the like ignored (.jsonl/.json, .csv, .tfrecord(s), .png/.jpg/.jpeg/.gif/.bmp; key_values otherwise). "
+        "fed as bytes), 'files' (each file one instance, fed as bytes), 'parquet' or 'avro' (columns fed by name, "
+        "as a table's) or 'auto': from the file name, .gz and the like ignored (.jsonl/.json, .csv, .tfrecord(s), "
+        ".png/.jpg/.jpeg/.gif/.bmp, .parquet, .avro; key_values otherwise). "
         "For source=pubsub, what each message's body is: 'jsonl' (a JSON object; 'auto' means this), "
         "'key_values' (one key:v0,v1,... line) or 'files' (the bytes, such as a PNG).",
         param_type="ENUM",
@@ -125,6 +127,8 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
                 "tfrecord", "TFRecord", "Serialized tf.train.Examples, fed as bytes to one string input", (BATCH,)
             ),
             EnumOption("files", "Whole files or message bodies", "Each file or message one instance, fed as bytes"),
+            EnumOption("parquet", "Parquet", "Columns fed to the model by name; row groups read in parallel", (BATCH,)),
+            EnumOption("avro", "Avro", "Avro object container files, fields fed to the model by name", (BATCH,)),
         ),
         parent_name="source",
         parent_trigger_values=(*TEXT_KINDS, IoKind.PUBSUB.value),
@@ -145,12 +149,12 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         name="key_field",
         label="Key field",
-        help="The field or column that identifies an instance: copied to the output, and fed to the model only "
-        "if its signature has an input of that name. Records without one are keyed by position (file:line, "
-        "file:index, the file's path, or a message's id).",
+        help="The field or column that identifies an instance (default: key): copied to the output, and fed to "
+        "the model only if its signature has an input of that name. Records without one are keyed by position "
+        "(file:line, file:index, the file's path, or a message's id). With output_shape=vertex it is Vertex AI's "
+        "keyField: given, 'key' replaces the instance in the output; not given, there is no key field.",
         param_type="TEXT",
         group=INPUT,
-        default="key",
         regexes=(rf"^{FIELD_NAME}$",),
         example="id",
     ),
@@ -180,10 +184,10 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Instance shape",
         help="Vertex AI's instanceType: 'object' feeds each field to the model input of its name; 'array' feeds "
         "the chosen fields (instance_fields, in order, or every field but excluded_fields, in the record's "
-        "order) as one array to a model with a single input.",
+        "order) as one array to a model with a single input. Default: Vertex AI's with output_shape=vertex "
+        "(array for CSV and BigQuery rows), otherwise object; a JSON array record is fed as it is either way.",
         param_type="ENUM",
         group=INPUT,
-        default="object",
         regexes=(r"^(object|array)$",),
         enum_options=(
             EnumOption("object", "Object", "Each field to the model input of its name"),

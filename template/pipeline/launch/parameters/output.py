@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.config import IoKind
+from pipeline.config import JSONL_OUTPUT, PARQUET_OUTPUT, IoKind
 from pipeline.launch.parameters.base import (
+    BATCH,
     DEFAULT_WINDOW_S,
     FIELD_LIST,
     GCS_PATH,
@@ -41,6 +42,9 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
         ),
         aliases=KIND_ALIASES,
         example="bigquery",
+        # The batch form preselects files, which shows their picker (output_files); the command line still
+        # infers the kind from --output when --sink is not given.
+        shown_default={BATCH: "text"},
     ),
     Parameter(
         name="output",
@@ -66,6 +70,25 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
         parent_trigger_values=TEXT_KINDS,
         example="gs://my-bucket/mnist/predictions",
         picks_for="output",
+    ),
+    Parameter(
+        name="output_format",
+        label="Format of the prediction files",
+        help="For sink=text in a batch job, what the prediction files are: 'jsonl' (a JSON object per line, "
+        "<output>-SSSSS-of-NNNNN.jsonl) or 'parquet' (<output>-SSSSS-of-NNNNN.parquet, snappy, with the "
+        "columns and types of the BigQuery table the same job would write). Dead letters stay JSON lines.",
+        param_type="ENUM",
+        group=OUTPUT,
+        default=JSONL_OUTPUT,
+        regexes=(rf"^({JSONL_OUTPUT}|{PARQUET_OUTPUT})$",),
+        enum_options=(
+            EnumOption(JSONL_OUTPUT, "JSON Lines", "One JSON object per line"),
+            EnumOption(PARQUET_OUTPUT, "Parquet", "Columns typed as the BigQuery table's, snappy"),
+        ),
+        parent_name="sink",
+        parent_trigger_values=TEXT_KINDS,
+        example=PARQUET_OUTPUT,
+        modes=(BATCH,),
     ),
     Parameter(
         name="output_table",
@@ -119,8 +142,9 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Shape of output rows",
         help="'rows': the key, one field per output (or the classifier's prediction, confidence and pred0..N), "
         "and the included fields; 'vertex': each line as Vertex AI batch prediction writes it, "
-        '{"instance": ..., "prediction": ...} (or "key" for "instance" where records have a key field), and '
-        'dead letters as {"instance": ..., "error": {"code": ..., "message": ...}}.',
+        '{"instance": ..., "prediction": ...} (or "key" for "instance" where key_field is given), dead letters '
+        'as {"instance": ..., "error": {"code": <google.rpc.Code>, "message": ...}}, and in BigQuery Vertex AI\'s '
+        "predictions and errors tables (see docs/vertex-ai.md).",
         param_type="ENUM",
         group=OUTPUT,
         default="rows",
@@ -130,6 +154,40 @@ OUTPUT_PARAMETERS: tuple[Parameter, ...] = (
             EnumOption("vertex", "Vertex AI", "instance (or key) and prediction, as Vertex AI writes them"),
         ),
         example="vertex",
+    ),
+    Parameter(
+        name="vertex_error",
+        label="Vertex AI error lines",
+        help="With output_shape=vertex, the error of each JSON dead letter: 'code' (default) as the "
+        'BatchPredictionJob reference describes it, "error": {"code": 3, "message": ...}; or \'status\' as the '
+        'PredictionResult schema does, "error": {"status": "INVALID_ARGUMENT", "message": ...}. BigQuery\'s '
+        "errors table always has errors.code and errors.message.",
+        param_type="ENUM",
+        group=OUTPUT,
+        regexes=(r"^(code|status)$",),
+        enum_options=(
+            EnumOption("code", "Code", "google.rpc.Status: the numeric code and the message"),
+            EnumOption("status", "Status", "The code's name (INVALID_ARGUMENT, INTERNAL, ...) and the message"),
+        ),
+        parent_name="output_shape",
+        parent_trigger_values=("vertex",),
+        example="status",
+    ),
+    Parameter(
+        name="existing_tables",
+        label="Existing output tables",
+        help="What a batch job with a BigQuery sink does with prediction and dead-letter tables that exist at "
+        "launch: 'replace' them (after every write succeeded), or 'refuse' to start, as Vertex AI, which writes "
+        "new tables only. Default: refuse with output_shape=vertex, replace otherwise.",
+        param_type="ENUM",
+        group=OUTPUT,
+        regexes=(r"^(refuse|replace)$",),
+        enum_options=(
+            EnumOption("refuse", "Refuse", "Stop at launch if a table exists, as Vertex AI does"),
+            EnumOption("replace", "Replace", "Replace the tables' rows once the job has written every row"),
+        ),
+        example="replace",
+        modes=(BATCH,),
     ),
     Parameter(
         name="window_seconds",
