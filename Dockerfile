@@ -28,11 +28,13 @@ COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 COPY --from=launcher /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
 
 # The hash-pinned locks, named by variant, exactly as tests use them; the build installs the one
-# TEMPLATE_VARIANT names. Nothing is resolved at build or launch time.
+# TEMPLATE_VARIANT names. Nothing is resolved at build or launch time. matplotlib's font cache is built
+# here, once, not by every worker's first run report.
 COPY template/requirements.txt ${WORKDIR}/locks/cpu.txt
 COPY template/requirements-gpu.txt ${WORKDIR}/locks/gpu.txt
 RUN pip install --no-cache-dir --require-hashes --no-deps -r ${WORKDIR}/locks/${TEMPLATE_VARIANT}.txt \
-    && pip check
+    && pip check \
+    && MPLBACKEND=Agg python -c "import matplotlib.font_manager"
 
 COPY template/main.py ${WORKDIR}/main.py
 COPY template/pipeline ${WORKDIR}/pipeline

@@ -240,6 +240,11 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
             [*ours, f"--output={out / 'ours'}"],
             ours_measure,
         ),
+        "ours-stats-off": (
+            "5f. this pipeline, statistics off",
+            [*ours, f"--output={out / 'ours-stats-off'}", "--statistics=off"],
+            ours_measure,
+        ),
         "isolation-overhead": (
             "5c. model calls through failure isolation, clean",
             [PYTHON, "benchmarks/isolation_overhead.py", str(paths["data"]), str(SAMPLE_MODEL)],
@@ -291,6 +296,18 @@ def scenarios(paths: dict[str, Path], records: int) -> dict:
                 f"--input={paths['csv']}",
                 f"--model={PENGUINS / 'model'}",
                 f"--output={out / 'csv'}",
+            ],
+            ours_measure,
+        ),
+        "csv-stats-off": (
+            "7b. CSV (penguins): this pipeline, statistics off",
+            [
+                PYTHON,
+                "template/main.py",
+                f"--input={paths['csv']}",
+                f"--model={PENGUINS / 'model'}",
+                f"--output={out / 'csv-stats-off'}",
+                "--statistics=off",
             ],
             ours_measure,
         ),
@@ -466,6 +483,7 @@ def print_table(table, results) -> None:
         print(line + ".")
     print_isolation(results, rates, steady)
     print_lake(results, steady)
+    print_statistics_cost(results, rates, steady)
     print_cost(cpu_per_image)
 
 
@@ -506,6 +524,20 @@ def print_lake(results, steady) -> None:
         )
     if lines:
         print("\nData-lake inputs and UDFs: " + "; ".join(lines) + ".")
+
+
+def print_statistics_cost(results, rates, steady) -> None:
+    """The run's statistics (on by default only if they cost at most 5 % of the steady rate): on against off."""
+    lines = []
+    for on, off, what in (("ours", "ours-stats-off", "images"), ("csv-ours", "csv-stats-off", "CSV rows")):
+        if on in results and off in results and steady[on] and steady[off]:
+            cost = 1 - steady[on] / steady[off]
+            lines.append(
+                f"{what}: {steady[on]:,.0f}/s steady with them, {steady[off]:,.0f}/s without, a cost of {cost:.1%} "
+                f"({rates[on] / rates[off]:.3f}x end to end)"
+            )
+    if lines:
+        print("\nStatistics (goal: at most 5 % of the steady rate): " + "; ".join(lines) + ".")
 
 
 def print_cost(cpu_per_image: dict[str, float]) -> None:

@@ -147,6 +147,48 @@ def test_the_tests_are_the_projects_own_in_python_311_with_every_tool_and_fail_w
     assert result.returncode == 0, result.stderr
 
 
+def test_the_test_step_installs_the_browser_the_reports_test_opens():
+    """Debian's Chromium, and a font for the page's text: tests/test_report_browser.py opens the run report in it."""
+    assert {"chromium", "fonts-liberation"} <= the_test_steps_packages()
+    assert "chromium --version" in the_test_steps_commands()  # the version that ran, in the build's log
+
+
+def run_ci_entry(tmp_path: Path, *, root: bool = True, apt_works: bool = True, chromium: bool = False):
+    """.ci/run as written, in a copy of its folder, with fakes of make, apt-get and id, and chromium or not."""
+    (tmp_path / ".ci").mkdir(parents=True)
+    shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    log.write_text("")
+    fakes = {
+        "make": f'echo "make $*" >> "{log}"',
+        "apt-get": f'echo "apt-get $*" >> "{log}"; exit {0 if apt_works else 100}',
+        "id": f"echo {0 if root else 1000}",
+        **({"chromium": "exit 0"} if chromium else {}),
+    }
+    for tool, body in fakes.items():
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "dirname").symlink_to(shutil.which("dirname"))
+    result = subprocess.run(
+        ["/bin/bash", str(tmp_path / ".ci" / "run")], env={"PATH": str(bin_dir)}, capture_output=True, text=True
+    )
+    return result, log.read_text().splitlines()
+
+
+def test_ci_installs_chromium_where_it_is_missing_and_goes_on_where_it_cannot(tmp_path):
+    result, calls = run_ci_entry(tmp_path / "missing")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert calls[0] == "apt-get update -qq" and calls[-1] == "make test"
+    assert calls[1].startswith("apt-get install -qqy --no-install-recommends") and "chromium" in calls[1].split()
+    result, calls = run_ci_entry(tmp_path / "no-apt", apt_works=False)  # offline, or no Debian repository
+    assert result.returncode == 0 and calls[-1] == "make test"  # the browser's test then fails, saying why
+    assert result.stderr == "chromium could not be installed\n"
+    for case, changes in (("present", {"chromium": True}), ("not-root", {"root": False})):
+        result, calls = run_ci_entry(tmp_path / case, **changes)
+        assert result.returncode == 0 and calls == ["make test"], (case, calls, result.stderr)
+
+
 def test_the_test_step_installs_the_packages_that_give_the_tests_their_tools_here():
     """The Debian packages that hold gcloud, bq and the Pub/Sub emulator on this machine are the ones the step
     installs (a retired name such as google-cloud-sdk would fail the build), and the emulator's package brings a

@@ -141,17 +141,26 @@ def test_vertex_ais_shape_is_its_tables_columns_with_the_prediction_as_json_text
     assert [json.loads(prediction) for _, prediction in rows] == [line["prediction"] for _, line in expected]
 
 
+def shard_names(output) -> set[str]:
+    """The files beside a prefix, the run's statistics and report (`<prefix>-stats.json`, `-report.html`) aside."""
+    return {
+        path.name
+        for path in output.parent.iterdir()
+        if path.name not in (f"{output.name}-stats.json", f"{output.name}-report.html")
+    }
+
+
 def test_a_parquet_rerun_replaces_an_earlier_json_lines_output_and_the_other_way_round(tmp_path, capfd, mnist_input):
     output = tmp_path / "out" / "p"
     args = (f"--input={mnist_input}", f"--model={SAMPLE_MODEL}", "--batch_size=64")
     predict(capfd, output, *args)
     (output.parent / "p-2024-00000-of-00001.jsonl").write_text("a longer prefix's\n")
     shards = {"p-00000-of-00001.jsonl", "p_error_records-00000-of-00001.jsonl", "p-2024-00000-of-00001.jsonl"}
-    assert {path.name for path in output.parent.iterdir()} == shards
+    assert shard_names(output) == shards
 
     summary = predict(capfd, output, *args, "--output_format=parquet")
     assert "earlier output       1 earlier shard(s) removed" in summary
-    assert {path.name for path in output.parent.iterdir()} == {
+    assert shard_names(output) == {
         "p-00000-of-00001.parquet",
         "p_error_records-00000-of-00001.jsonl",
         "p-2024-00000-of-00001.jsonl",
@@ -160,7 +169,7 @@ def test_a_parquet_rerun_replaces_an_earlier_json_lines_output_and_the_other_way
     assert len(read_json_lines(output.parent / "p_error_records-*.jsonl")) == 2
 
     predict(capfd, output, *args)
-    assert {path.name for path in output.parent.iterdir()} == shards
+    assert shard_names(output) == shards
 
 
 def test_parquet_for_a_table_output_is_one_line_at_launch(tmp_path, capfd, mnist_input):

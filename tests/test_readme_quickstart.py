@@ -70,7 +70,7 @@ def test_step_5_launches_a_job_that_predicts_every_uploaded_image(job_output, cl
     lines = [
         line
         for name in names
-        if name.startswith("out/predictions-")
+        if name.startswith("out/predictions-") and name.endswith(".jsonl")
         for line in cloud_emulators.gcs.client().bucket(launch_bucket).blob(name).download_as_text().splitlines()
     ]
     assert len(lines) == N_IMAGES

@@ -277,6 +277,8 @@ def test_vertex_ais_folder_and_file_names_are_two_parameters_away(tmp_path, capf
     )
     assert status == 0, capfd.readouterr().err[-2000:]
     assert sorted(path.name for path in folder.iterdir()) == [
+        "batch_prediction-report.html",  # the run's statistics, named out of the way of Vertex's globs
+        "batch_prediction-stats.json",
         "prediction.errors_stats-00000-of-00001.jsonl",
         "prediction.results-00000-of-00001.jsonl",
     ]

@@ -14,9 +14,10 @@ test_readme_streaming.py, test_gpu_launch.py) and the build's template steps (te
 `gcloud`; the `bq` lines (tests/test_seed_commands.py) need `bq`; everything that asks for the
 `pubsub_emulator` fixture (tests/emulators.py: the streaming tests, the Pub/Sub checks at launch, the streaming
 docs) and the local stream of docs/streaming.md (tests/test_streaming_local.py) needs `gcloud`, its
-`pubsub-emulator` component and `java`. The project's shared seed files beside the checkout (`../shared`,
-the `shared_dir` fixture in tests/conftest.py) are no tool: a clone and Cloud Build's workspace never have
-them, so their absence stays a skip, in CI too.
+`pubsub-emulator` component and `java`; the run report seen in a browser (tests/test_report_browser.py) needs
+Chromium, the Debian package `chromium`, which .ci/run installs where apt-get can. The project's shared seed
+files beside the checkout (`../shared`, the `shared_dir` fixture in tests/conftest.py) are no tool: a clone and
+Cloud Build's workspace never have them, so their absence stays a skip, in CI too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest
 
 GCLOUD = shutil.which("gcloud")
 BQ = shutil.which("bq")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 _MARK = "requires_tool"
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
+from pipeline.data.drift import DEFAULT_THRESHOLD
 from pipeline.data.instances import Feeding
 from pipeline.data.rows import RowLayout
 from pipeline.data.udf import UdfCode
@@ -22,6 +24,17 @@ OUTPUT_SUFFIXES = {JSONL_OUTPUT: TEXT_SUFFIX, PARQUET_OUTPUT: PARQUET_SUFFIX}
 DEAD_LETTER_SUFFIX = "_error_records"  # the default dead-letter location: <output>_error_records
 # The share of recent records failing alone above which a batch job stops (--max_failure_share).
 DEFAULT_MAX_FAILURE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class StatisticsPlan:
+    """The run's statistics: where they go (`<location>-stats.json`), and the baseline they are compared with."""
+
+    location: str  # a path prefix: a text output's, a named --stats_location, or one under the temp location
+    baseline: dict[str, Any] | None = None  # the baseline's stats JSON, read and checked at launch
+    baseline_location: str | None = None
+    drift_threshold: float = DEFAULT_THRESHOLD
+    only: bool = False  # statistics of the inputs alone: no model call, no prediction written
 
 
 class IoKind(enum.StrEnum):
@@ -69,3 +82,4 @@ class JobConfig:
     output_format: str = JSONL_OUTPUT  # of a file output's predictions: jsonl, or parquet (batch jobs)
     udf: UdfCode | None = None  # a Python UDF file, run before or after the model (its source, carried to workers)
     new_tables_only: bool = False  # batch: output tables are written only while empty (Vertex AI's new tables)
+    statistics: StatisticsPlan | None = None  # None: no statistics

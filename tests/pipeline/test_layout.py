@@ -26,6 +26,7 @@ NO_TEST_NEEDED = {
     "launch/parameters/output.py": PARAMETER_TABLE,
     "launch/parameters/advanced.py": PARAMETER_TABLE,
     "launch/parameters/udf.py": PARAMETER_TABLE,
+    "launch/parameters/statistics.py": PARAMETER_TABLE,
 }
 
 

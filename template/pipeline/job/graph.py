@@ -17,6 +17,7 @@ from pipeline.job.parquet_sink import ParquetWrite, WritePredictionsParquet
 from pipeline.job.parquet_source import ReadParquetFiles
 from pipeline.job.replace import ReplaceEarlierOutputs, outputs_of
 from pipeline.job.replace_text import new_run_id, staging_prefix
+from pipeline.job.report import WriteReport
 from pipeline.job.sinks import (
     FormatRows,
     WriteDeadLettersBigQuery,
@@ -27,6 +28,7 @@ from pipeline.job.sinks import (
     WritePredictionsText,
 )
 from pipeline.job.sources import ReadAvroFiles, ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
+from pipeline.job.statistics import ComputeStatistics
 
 # Below this many input files, a remote job also spreads the records of each file over the
 # workers: one large gzip file is read by one worker, which would otherwise decode and score it all.
@@ -120,8 +122,22 @@ def _spreads_records(config: JobConfig, remote: bool) -> bool:
     )
 
 
-def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -> None:
-    """Adds the whole job to `pipeline`; `remote` spreads the work over workers (remote runners)."""
+def _statistics(config: JobConfig, instances, scored, unread: tuple, dead_letters) -> beam.PCollection | None:
+    """The side branch that writes the run's statistics (nothing waits on it); its (path, stats) written."""
+    if config.statistics is None:
+        return None
+    unread_letters = unread | "Gather unread" >> beam.Flatten()
+    inputs = {"instances": instances, "unread": unread_letters, "dead_letters": dead_letters or unread_letters}
+    if scored is not None:
+        inputs["scored"] = scored
+    written = inputs | "Statistics" >> ComputeStatistics(config)
+    _ = written | "Write report" >> WriteReport(config.statistics.baseline)  # <output>-report.html beside each
+    return written
+
+
+def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -> beam.PCollection | None:
+    """Adds the whole job to `pipeline`; `remote` spreads the work over workers (remote runners). Returns the
+    statistics written, as (path, stats JSON) (None without statistics), for steps that render them."""
     if config.streaming and not remote:
         pull_promptly_in_local_streaming_runs()
     handler = InstanceBatchModelHandler(
@@ -137,17 +153,19 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
     batches, damaged = pipeline | "Read" >> _source(config, remote)
     decoder = decoder_for(config.decoding, config.feeding, config.udf)  # through a UDF first, where one is given
     instances, undecodable = batches | "Decode" >> DecodeRecords(decoder, redistribute=_spreads_records(config, remote))
+    if config.statistics is not None and config.statistics.only:  # a baseline's statistics: no model call
+        return _statistics(config, instances, None, (damaged, undecodable), None)
     scored, failed = instances | "Predict" >> Predict(handler)
     rows, unwritable = scored | "Format rows" >> FormatRows(
         config.rows, as_json_lines=_as_json_lines(config), udf=config.udf
     )
     run_id = None if config.streaming else new_run_id()  # a streaming job adds to its outputs, replaces none
     written = rows | "Write predictions" >> _prediction_sink(config, run_id)
-    dead_letters_written = (
-        (damaged, undecodable, failed, unwritable, *_refused(config, written))
-        | "Gather dead letters" >> beam.Flatten()
-        | "Write dead letters" >> _dead_letter_sink(config, run_id)
+    dead_letters = (damaged, undecodable, failed, unwritable, *_refused(config, written)) | "Gather dead letters" >> (
+        beam.Flatten()
     )
+    dead_letters_written = dead_letters | "Write dead letters" >> _dead_letter_sink(config, run_id)
     if run_id is not None:  # once both writes have succeeded, never before
         last_step = ReplaceEarlierOutputs(outputs_of(config), run_id, config.project, (written, dead_letters_written))
         _ = pipeline | "Replace earlier outputs" >> last_step
+    return _statistics(config, instances, scored, (damaged, undecodable), dead_letters)

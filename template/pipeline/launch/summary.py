@@ -6,6 +6,8 @@ from pipeline.config import OUTPUT_SUFFIXES, TEXT_SUFFIX, IoKind, JobConfig
 from pipeline.data.dead_letters import DAMAGE_REASONS
 from pipeline.job.metrics import RunCounts
 from pipeline.job.replace import SHARDS_REMOVED, TABLES_EMPTIED, TEMP_FOLDERS_REMOVED
+from pipeline.job.report import report_location
+from pipeline.job.statistics import stats_path
 
 
 def _location(kind: IoKind, where: str, suffix: str = TEXT_SUFFIX) -> str:
@@ -30,8 +32,24 @@ def _replaced(replaced: dict[str, int]) -> str | None:
     return f"  earlier output       {'; '.join(parts)}" if parts else None
 
 
+def _statistics_at(config: JobConfig) -> list[str]:
+    if config.statistics is None:
+        return []
+    location = config.statistics.location
+    stats = location + "-stats-*.json" if config.streaming else stats_path(location)
+    return [f"  statistics at        {stats}", f"  report at            {report_location(stats)}"]
+
+
 def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, finished_unix_s: float) -> str:
     elapsed = finished_unix_s - started_unix_s
+    if config.statistics is not None and config.statistics.only:  # no model call: records read, and where
+        return "\n".join(
+            [
+                f"Statistics of the input computed in {elapsed:.1f} s (no predictions)",
+                f"  records read         {counts.records_read:>10,}",
+                *_statistics_at(config),
+            ]
+        )
     lines = [
         f"Streaming prediction stopped after {elapsed:.1f} s"
         if config.streaming
@@ -55,6 +73,7 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
         f"  predictions at       {_location(config.sink, config.output, OUTPUT_SUFFIXES[config.output_format])}"
     )
     lines.append(f"  dead letters at      {_location(config.dead_letter_kind, config.dead_letter)}")
+    lines.extend(_statistics_at(config))
     if replaced := _replaced(counts.replaced):
         lines.append(replaced)
     damaged = {reason: count for reason, count in counts.dead_letters_by_reason.items() if reason in DAMAGE_REASONS}

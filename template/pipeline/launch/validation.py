@@ -34,6 +34,7 @@ from pipeline.launch.record_checks import (
     plan_for_messages,
     plan_for_table,
 )
+from pipeline.launch.statistics_checks import plan_statistics
 from pipeline.launch.table_checks import (
     TableInfo,
     check_output_dataset,
@@ -378,4 +379,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         output_format=output_format,
         udf=udf,
         new_tables_only=not streaming and refuses_existing_tables(params, instance),
+        statistics=plan_statistics(
+            params, cloud, sink, output, local_runner, streaming, signature.inputs + plan.rows.outputs
+        ),
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
-from pipeline.config import JobConfig
+from pipeline.config import JobConfig, StatisticsPlan
 from pipeline.data.instances import KEY_INT, Feeding
 from pipeline.data.rows import RowLayout
 from pipeline.job.metrics import RunCounts
@@ -80,3 +81,24 @@ def test_summary_says_what_a_udf_dropped_and_added_and_reconciles_with_them():
     assert "  added by the UDF             10 (records split in several)" in text.splitlines()
     assert "WARNING" not in text
     assert "dropped by the UDF" not in format_summary(CONFIG, RunCounts(10, 10, 0), 0.0, 1.0)
+
+
+def test_summary_says_where_the_report_is_beside_the_statistics():
+    config = replace(CONFIG, statistics=StatisticsPlan(location="out/p"))
+    lines = format_summary(config, RunCounts(10, 10, 0), 0.0, 1.0).splitlines()
+    after_stats = lines[lines.index("  statistics at        out/p-stats.json") + 1]
+    assert after_stats == "  report at            out/p-report.html"
+    streaming = format_summary(replace(config, streaming=True), RunCounts(10, 10, 0), 0.0, 1.0)
+    assert "  report at            out/p-report-*.html" in streaming.splitlines()
+    assert "report at" not in format_summary(CONFIG, RunCounts(10, 10, 0), 0.0, 1.0)
+
+
+def test_a_statistics_only_run_says_what_it_read_and_where_its_statistics_are_and_warns_of_nothing():
+    config = replace(CONFIG, statistics=StatisticsPlan(location="out/train", only=True))
+    text = format_summary(config, RunCounts(records_read=170), 0.0, 2.0)
+    assert text.splitlines()[:3] == [
+        "Statistics of the input computed in 2.0 s (no predictions)",
+        "  records read                170",
+        "  statistics at        out/train-stats.json",
+    ]
+    assert "WARNING" not in text and "predictions at" not in text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.config import IoKind, JobConfig
+from pipeline.config import IoKind, JobConfig, StatisticsPlan
 from pipeline.data.formats import KEY_VALUES
 from pipeline.data.instances import KEY_INT, Feeding
 from pipeline.data.rows import RowLayout
@@ -86,6 +86,7 @@ def test_a_local_text_job_is_checked_into_its_config(inputs, model, tmp_path):
         input_bytes=sizes,
         input_files=2,
         gpu_count=0,
+        statistics=StatisticsPlan(output),  # on by default, beside the predictions
     )
     assert config.model_load_s >= 0.0
     assert list((tmp_path / "out").iterdir()) == []  # the write probes leave nothing behind

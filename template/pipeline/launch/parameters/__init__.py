@@ -13,10 +13,16 @@ from pipeline.launch.parameters.base import BATCH, MODES, STREAMING, Parameter
 from pipeline.launch.parameters.input import INPUT_PARAMETERS
 from pipeline.launch.parameters.model import MODEL_PARAMETERS
 from pipeline.launch.parameters.output import OUTPUT_PARAMETERS
+from pipeline.launch.parameters.statistics import STATISTICS_PARAMETERS
 from pipeline.launch.parameters.udf import UDF_PARAMETERS
 
 PARAMETERS: tuple[Parameter, ...] = (
-    INPUT_PARAMETERS + MODEL_PARAMETERS + UDF_PARAMETERS + OUTPUT_PARAMETERS + ADVANCED_PARAMETERS
+    INPUT_PARAMETERS
+    + MODEL_PARAMETERS
+    + UDF_PARAMETERS
+    + OUTPUT_PARAMETERS
+    + ADVANCED_PARAMETERS
+    + STATISTICS_PARAMETERS
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
 
