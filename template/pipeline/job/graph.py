@@ -8,7 +8,7 @@ import apache_beam as beam
 from pipeline.compat import pull_promptly_in_local_streaming_runs
 from pipeline.config import PARQUET_OUTPUT, IoKind, JobConfig
 from pipeline.data.decoders import decoder_for
-from pipeline.data.formats import AVRO, FILES, PARQUET
+from pipeline.data.formats import FILES, PARQUET
 from pipeline.data.instances import KEY_POSITION
 from pipeline.data.rows import VERTEX
 from pipeline.job.decode import DecodeRecords
@@ -27,7 +27,7 @@ from pipeline.job.sinks import (
     WritePredictionsPubSub,
     WritePredictionsText,
 )
-from pipeline.job.sources import ReadAvroFiles, ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
+from pipeline.job.sources import ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
 from pipeline.job.statistics import ComputeStatistics
 
 # Below this many input files, a remote job also spreads the records of each file over the
@@ -53,11 +53,11 @@ def _source(config: JobConfig, remote: bool) -> beam.PTransform:
     key_column = None if config.feeding.key_kind == KEY_POSITION else config.feeding.key_field
     if config.record_format == PARQUET:  # row groups spread over the workers, not one worker per file
         return ReadParquetFiles(config.input, config.batch_size, config.input_columns, remote, key_column)
-    if config.record_format == AVRO:
-        return ReadAvroFiles(config.input, config.batch_size, spread_files=remote, key_column=key_column)
     if config.record_format == FILES:
         return ReadWholeFiles(config.input, config.batch_size, spread_files=remote)
-    return ReadFileRecords(config.input, config.record_format, config.batch_size, spread_files=remote)
+    return ReadFileRecords(
+        config.input, config.record_format, config.batch_size, spread_files=remote, key_column=key_column
+    )
 
 
 def _window_s(config: JobConfig) -> int | None:

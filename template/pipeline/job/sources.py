@@ -83,39 +83,30 @@ def _matched_files(begin, pattern: str, spread: bool):
 
 
 class ReadFileRecords(beam.PTransform):
-    """Records of every file matching a pattern (local, gs://, compressed or not): lines, or TFRecord
-    records, in batches of one file each; damaged files as dead letters. `spread_files` spreads
-    the files over the workers (remote runners)."""
+    """Records of every file matching a pattern (local, gs://, compressed or not): lines, TFRecord records, or
+    Avro rows (RowBatches keyed by `key_column`), in batches of one file each; damaged files as dead letters.
+    `spread_files` spreads the files over the workers (remote runners). One reader per file: neither a
+    compressed file nor an Avro file has an index to split it by, so the graph spreads a few large files'
+    batches."""
 
-    def __init__(self, pattern: str, record_format: str, batch_size: int, spread_files: bool = False):
+    def __init__(
+        self,
+        pattern: str,
+        record_format: str,
+        batch_size: int,
+        spread_files: bool = False,
+        key_column: str | None = None,
+    ):
         super().__init__()
         self._pattern = pattern
         self._record_format = record_format
-        self._batch_size = batch_size
-        self._spread_files = spread_files
-
-    def expand(self, begin):
-        read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
-            _ReadBatchesFn(self._record_format, self._batch_size)
-        ).with_outputs(DEAD_LETTERS, main="batches")
-        return read.batches, read[DEAD_LETTERS]
-
-
-class ReadAvroFiles(beam.PTransform):
-    """Rows of every Avro file matching a pattern (or under a folder), in RowBatches of one file each; a
-    damaged file's rest as a dead letter. One reader per file: an Avro file has no index to split it by, so
-    `spread_files` spreads the files over the workers, and the graph spreads a few large files' batches."""
-
-    def __init__(self, pattern: str, batch_size: int, spread_files: bool = False, key_column: str | None = None):
-        super().__init__()
-        self._pattern = pattern
         self._batch_size = batch_size
         self._spread_files = spread_files
         self._key_column = key_column
 
     def expand(self, begin):
         read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
-            _ReadBatchesFn(AVRO, self._batch_size, self._key_column)
+            _ReadBatchesFn(self._record_format, self._batch_size, self._key_column)
         ).with_outputs(DEAD_LETTERS, main="batches")
         return read.batches, read[DEAD_LETTERS]
 

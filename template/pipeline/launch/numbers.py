@@ -5,15 +5,20 @@ from __future__ import annotations
 from pipeline.errors import LaunchError
 
 
-def share(value, flag: str) -> float:
-    """A share from 0 (exclusive) to 1, or a one-line error."""
+def fraction(value, flag: str, must: str) -> float:
+    """A number above 0 and at most 1, or the one-line error `<flag>=<value>: <must>`."""
     try:
         number = float(str(value).strip())
     except ValueError:
         number = -1.0
     if not 0.0 < number <= 1.0:
-        raise LaunchError(f"{flag}={value}: must be a share above 0 and at most 1 (1 never stops the job)")
+        raise LaunchError(f"{flag}={value}: {must}")
     return number
+
+
+def share(value, flag: str) -> float:
+    """A share from 0 (exclusive) to 1, or a one-line error."""
+    return fraction(value, flag, "must be a share above 0 and at most 1 (1 never stops the job)")
 
 
 def seconds(value, flag: str, least: float, most: float, whole: bool = False) -> float:

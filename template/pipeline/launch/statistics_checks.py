@@ -19,6 +19,7 @@ from pipeline.config import IoKind, StatisticsPlan
 from pipeline.data.statistics import BYTES, NUMBER, SCHEMA_VERSION, STRING
 from pipeline.errors import LaunchError, first_line
 from pipeline.launch.file_checks import check_writable
+from pipeline.launch.numbers import fraction
 from pipeline.launch.parameters.statistics import DEFAULT_STATISTICS, STATISTICS_OFF, STATISTICS_ON, STATISTICS_ONLY
 from pipeline.launch.table_checks import is_table_spec
 from pipeline.model.signatures import TensorSpec
@@ -114,13 +115,7 @@ def read_baseline(location: str, names: set[str]) -> dict[str, Any]:
 
 
 def _threshold(value: Any) -> float:
-    try:
-        threshold = float(str(value).strip())
-    except ValueError:
-        threshold = -1.0
-    if not 0.0 < threshold <= 1.0:
-        raise LaunchError(f"--drift_threshold={value}: must be a distance above 0 and at most 1")
-    return threshold
+    return fraction(value, "--drift_threshold", "must be a distance above 0 and at most 1")
 
 
 def _location(params, cloud: GoogleCloudOptions, sink: IoKind, output: str, local_runner: bool) -> str | None:

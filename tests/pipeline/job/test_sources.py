@@ -12,7 +12,8 @@ from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 
-from pipeline.job.sources import BatchMessages, ReadAvroFiles, ReadFileRecords, ReadWholeFiles
+from pipeline.data.formats import AVRO
+from pipeline.job.sources import BatchMessages, ReadFileRecords, ReadWholeFiles
 
 
 def test_read_text_records_reads_every_matching_file(tmp_path):
@@ -100,7 +101,7 @@ def test_avro_files_are_read_as_row_batches_located_by_record_index(tmp_path):
         fastavro.writer(handle, schema, [{"key": key} for key in range(5)], codec="deflate")
     (tmp_path / "b.avro").write_bytes(b"Obj\x01")
     with beam.Pipeline() as pipeline:
-        batches, dead_letters = pipeline | ReadAvroFiles(str(tmp_path / "*.avro"), 2, key_column="key")
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*.avro"), AVRO, 2, key_column="key")
         located = batches | beam.FlatMap(lambda batch: [batch.position_of(index) for index in range(len(batch))])
         assert_that(located, equal_to([f"{tmp_path}/a.avro:{index}" for index in range(5)]))
         reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason))

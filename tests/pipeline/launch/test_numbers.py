@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import LaunchError
-from pipeline.launch.numbers import seconds, share
+from pipeline.launch.numbers import fraction, seconds, share
 
 
 @pytest.mark.parametrize("value, expected", [("0.5", 0.5), (" 1 ", 1.0), (0.01, 0.01)])
@@ -39,3 +39,10 @@ def test_seconds_out_of_bounds_or_not_whole_are_one_line(value, whole, message):
     with pytest.raises(LaunchError) as raised:
         seconds(value, "--flag", 0, 60, whole=whole)
     assert str(raised.value) == message
+
+
+def test_a_fraction_says_what_it_must_be_in_the_callers_words():
+    assert fraction("0.3", "--drift_threshold", "must be a distance above 0 and at most 1") == 0.3
+    with pytest.raises(LaunchError) as raised:
+        fraction("2", "--drift_threshold", "must be a distance above 0 and at most 1")
+    assert str(raised.value) == "--drift_threshold=2: must be a distance above 0 and at most 1"

@@ -18,6 +18,7 @@ otherwise record by record (`InstanceBuilder`), which names the reason for each 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,15 +72,22 @@ def _json_records(batch: RecordBatch) -> tuple[list[int], list[Any], list[tuple[
         return list(range(len(values))), values, []
     except orjson.JSONDecodeError:
         pass
-    positions, records, rejections = [], [], []
-    for position, payload in enumerate(batch.payloads):
-        value = parse_json_line(payload)
+    return _parsed(batch.payloads, parse_json_line)
+
+
+def _parsed(
+    payloads: list[bytes], parse: Callable[[bytes], Any]
+) -> tuple[list[int], list[Any], list[tuple[int, Rejection]]]:
+    """(positions, values, rejections) of payloads parsed one by one: what `parse` rejects, at its index."""
+    positions, values, rejections = [], [], []
+    for position, payload in enumerate(payloads):
+        value = parse(payload)
         if isinstance(value, Rejection):
             rejections.append((position, value))
         else:
             positions.append(position)
-            records.append(value)
-    return positions, records, rejections
+            values.append(value)
+    return positions, values, rejections
 
 
 def _copied(value: Any) -> Any:
@@ -107,15 +115,7 @@ def source_records(
         return list(range(len(files))), files, []
     if record_format == CSV:
         columns = header_columns(batch.header)
-        positions, records, rejections = [], [], []
-        for position, payload in enumerate(batch.payloads):
-            fields = csv_record(payload, columns, text_inputs)
-            if isinstance(fields, Rejection):
-                rejections.append((position, fields))
-            else:
-                positions.append(position)
-                records.append(fields)
-        return positions, records, rejections
+        return _parsed(batch.payloads, lambda payload: csv_record(payload, columns, text_inputs))
     positions, values, rejections = _json_records(batch)
     if all(type(value) is dict for value in values):
         return positions, values, rejections
