@@ -108,19 +108,22 @@ class FakeMetadataServer(_Server):
         if request.headers.get("metadata-flavor") != "Google":
             return 403, {"error": "missing Metadata-Flavor: Google"}, flavor
         path = request.path.split("?", 1)[0].rstrip("/")
-        account = "/computeMetadata/v1/instance/service-accounts/default"
         answers = {
             "": b"computeMetadata/\n",
             "/computeMetadata/v1/project/project-id": self.project.encode(),
-            account: {
+            "/computeMetadata/v1/universe/universe-domain": b"googleapis.com",
+        }
+        # The account answers by its alias and by its email, as on a VM: google-auth asks for `default` first,
+        # then, on a later refresh of the same credentials, by the email it was told.
+        for name in ("default", SERVICE_ACCOUNT):
+            account = f"/computeMetadata/v1/instance/service-accounts/{name}"
+            answers[account] = {
                 "aliases": ["default"],
                 "email": SERVICE_ACCOUNT,
                 "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            },
-            f"{account}/email": SERVICE_ACCOUNT.encode(),
-            f"{account}/token": {"access_token": FAKE_TOKEN, "expires_in": 3599, "token_type": "Bearer"},
-            "/computeMetadata/v1/universe/universe-domain": b"googleapis.com",
-        }
+            }
+            answers[f"{account}/email"] = SERVICE_ACCOUNT.encode()
+            answers[f"{account}/token"] = {"access_token": FAKE_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
         if path not in answers:
             return 404, b"not found", {**flavor, "Content-Type": "text/html"}
         payload = answers[path]
