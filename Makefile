@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 DEMO_OUT := build/demo
 
-.PHONY: demo test lint unit bench bench-launch bench-stream soak audit lock sample-model sample-penguins sample-lake sample-png metadata clean
+.PHONY: demo test lint unit bench bench-launch bench-stream bench-scale bench-memory soak audit lock sample-model sample-penguins sample-lake sample-png metadata clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) scripts/check_python.py
@@ -50,6 +50,13 @@ bench-launch: $(DEV)
 
 bench-stream: $(DEV)
 	$(PY) benchmarks/stream.py
+
+# One model copy per SDK process against one per VM, with a large model (made under build/ if missing).
+bench-memory: $(DEV)
+	$(PY) benchmarks/model_memory.py
+
+bench-scale: $(DEV)
+	$(PY) benchmarks/scale.py
 
 soak: $(DEV)
 	$(PY) benchmarks/soak.py

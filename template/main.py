@@ -22,6 +22,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 _TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_TEMPLATE_DIR, os.environ.get("PYTHONPATH")]))
 
+from pipeline.model.runtime import preload_tensorflow_libraries  # noqa: E402
+
+preload_tensorflow_libraries()  # while Beam imports: about 0.3 s off the start
+
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions  # noqa: E402
 
@@ -35,6 +39,7 @@ from pipeline.launch.environment import (  # noqa: E402
     default_region,
     drop_staged_dependencies,
     launch_mode,
+    local_batch_runner,
     prepare_remote_launch,
 )
 from pipeline.launch.options import check_flags, help_text  # noqa: E402
@@ -71,7 +76,8 @@ def run(argv: list[str] | None = None, started: float | None = None) -> int:
 
     if config.streaming:  # a subscription is read as a stream: no separate flag to remember
         options.view_as(StandardOptions).streaming = True
-    pipeline = beam.Pipeline(options=options)
+    runner = local_batch_runner(options, config.streaming) if mode is LaunchMode.LOCAL else None
+    pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, config, remote=mode is not LaunchMode.LOCAL)
     if mode is LaunchMode.LOCAL:
         try:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
 
 from main import run
+from pipeline.job.sources import ReadFileRecords
 from tests.conftest import SAMPLE_IMAGES, SAMPLE_MODEL, SAMPLES
 from tests.damage import damaged
 from tests.emulators import CloudEmulators
@@ -277,6 +281,25 @@ def test_gcs_to_gcs_with_the_model_on_gcs(emu, images_uri, model_uri, direct_sco
         blob.name for blob in emu.gcs.client().list_blobs(emu.bucket, prefix="mnist/out/") if "beam-temp" in blob.name
     ]
     assert leftovers == []
+
+
+def test_an_uncompressed_file_on_gcs_is_read_in_ranges_each_line_once(emu, sample_lines):
+    """Ranges seek into a gs:// object (Beam's GCS reader) and read on past their stop to finish a line."""
+    data = b"\r\n".join(sample_lines[:300]) + b"\r\n"
+    emu.gcs.client().bucket(emu.bucket).blob("ranges/images.txt").upload_from_string(data)
+    uri = f"gs://{emu.bucket}/ranges/images.txt"
+    starts = [0]
+    for line in sample_lines[:299]:
+        starts.append(starts[-1] + len(line) + 2)
+    range_bytes = 100_000  # ~21 lines a range; every line of a file of several ranges is located by its bytes
+    expected = [(f"{uri}@{start}", line + b"\r") for start, line in zip(starts, sample_lines[:300], strict=True)]
+    with beam.Pipeline(options=PipelineOptions(emu.beam_options())) as pipeline:
+        batches, dead_letters = pipeline | ReadFileRecords(uri, "key_values", 64, range_bytes=range_bytes)
+        records = batches | beam.FlatMap(
+            lambda batch: [(batch.position_of(index), payload) for index, payload in enumerate(batch.payloads)]
+        )
+        assert_that(records, equal_to(expected))
+        assert_that(dead_letters, equal_to([]), label="no dead letters")
 
 
 def test_damaged_files_on_gcs_become_dead_letters_and_the_others_are_predicted(emu, sample_lines, capfd):

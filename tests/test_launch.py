@@ -95,7 +95,8 @@ def test_workers_run_the_template_image_and_nothing_else_is_staged(text_launch, 
 def test_workers_share_the_files_and_the_records_of_a_few_large_ones(text_launch, launcher):
     names = staged_transform_names(launcher, text_launch.environment)
     assert "Read/Spread files" in names, "the worker that matched the files would read them all"
-    assert "Decode/Spread batches" in names, "the worker reading one large file would score it all"
+    assert "Read/Spread ranges" in names, "one large uncompressed file would be read by one worker"
+    assert "Read/Spread batches" in names, "the worker reading one large gzip file would score it all"
 
 
 def test_every_pickle_in_the_staged_pipeline_loads_in_a_bare_worker_process(text_launch, launcher, tmp_path):
@@ -133,7 +134,7 @@ def test_a_bigquery_launch_writes_the_job_object_and_exits_0(launcher, uris, big
     assert_clean_template_launch(launch, environment)
     (pool,) = job_object(launcher, environment)["environment"]["workerPools"]
     assert pool["workerHarnessContainerImage"] == TEMPLATE_IMAGE
-    assert not {"Read/Spread files", "Decode/Spread batches"} & staged_transform_names(launcher, environment)
+    assert not {"Read/Spread files", "Read/Spread batches"} & staged_transform_names(launcher, environment)
 
 
 def test_a_query_launch_is_checked_by_a_dry_run_and_exits_0(launcher, uris, bigquery_emulator):

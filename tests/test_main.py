@@ -36,6 +36,7 @@ def replace(args: list[str], **changes: str | None) -> list[str]:
         ({"sink": "csv"}, "error: --sink=csv: must be one of text, bigquery"),
         ({"batch_size": "0"}, "error: --batch_size=0: must be from 1 to 8192"),
         ({"batch_size": "ten"}, "error: --batch_size=ten: must be a whole number"),
+        ({"model_copies": "2"}, "error: --model_copies=2: must be one of auto, per_process, per_vm"),
         ({"query": "SELECT 1"}, "error: --query applies only to source=bigquery"),
         ({"source": "bq", "input": "not a table"}, "error: --input=not a table: not a BigQuery table"),
         ({"sink": "bigquery", "output": "gs://b/x"}, "error: --output=gs://b/x: not a BigQuery table"),

@@ -8,13 +8,14 @@ from it alone.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.data.drift import DEFAULT_THRESHOLD
 from pipeline.data.instances import Feeding
 from pipeline.data.rows import RowLayout
 from pipeline.data.udf import UdfCode
+from pipeline.model.memory import ModelCopies
 from pipeline.model.signatures import ModelSignature
 
 TEXT_SUFFIX = ".jsonl"  # of prediction and dead-letter files: <prefix>-SSSSS-of-NNNNN.jsonl
@@ -69,7 +70,8 @@ class JobConfig:
     input_rows: int | None = None  # rows of an input table at launch: fewer read is a dead letter
     input_bytes: int | None = None  # size of the input files at launch, for progress
     input_files: int | None = None  # files matched at launch
-    gpu_count: int = 0  # GPUs per worker; with any, one model copy per worker, shared by its processes
+    gpu_count: int = 0  # GPUs per worker; with any, the workers' processes must see a GPU
+    model_copies: ModelCopies = field(default_factory=ModelCopies)  # one per SDK process, or per VM
     model_version: int | None = None  # the version served at launch, for a versioned model folder
     streaming: bool = False  # a Pub/Sub source: an unbounded job
     max_batch_wait_s: float = 0.5  # streaming: how long a record may wait for its batch to fill

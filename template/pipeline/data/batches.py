@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -50,8 +52,11 @@ class RecordBatch(_DeadLetters):
     """Records of one file read together (or whole files, one record each), as bytes.
 
     `start` is the position of the first record: its line number (1-based) in a line format, its
-    index (0-based) in a TFRecord file. For whole files each record has its own origin, its path.
-    A CSV file's header line rides along, so that every batch can be decoded on its own.
+    index (0-based) in a TFRecord file; with `by_byte`, the byte offset where its line starts (the
+    lines of a file read in several ranges, whose numbers a range after the first cannot know: each
+    line of such a file, the first range's too, is then `file@byte`).
+    For whole files each record has its own origin, its path. A CSV file's header line rides along,
+    so that every batch can be decoded on its own.
     """
 
     origin: str
@@ -60,6 +65,8 @@ class RecordBatch(_DeadLetters):
     header: bytes | None = None
     origins: tuple[str, ...] | None = None
     locations: tuple[str | None, ...] | None = None  # where each record is: a table row's key, a message's id
+    by_byte: bool = False
+    skew: int = 0  # with by_byte: the bytes of the first line its payload lacks (a byte-order mark)
 
     def __len__(self) -> int:
         return len(self.payloads)
@@ -76,7 +83,16 @@ class RecordBatch(_DeadLetters):
             return self.origins[index]
         if self.locations is not None and (location := self.locations[index]) is not None:
             return location
+        if self.by_byte:
+            return f"{self.origin}@{self._line_starts[index]}"
         return f"{self.origin}:{self.start + index}"
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        """Where each line starts, in bytes from its file's start: each payload is a line less its b"\\n"."""
+        starts = list(accumulate((len(payload) + 1 for payload in self.payloads[:-1]), initial=self.start + self.skew))
+        starts[0] = self.start
+        return starts
 
     def locate(self, index: int) -> str | None:
         return self.locations[index] if self.locations is not None else self.position_of(index)

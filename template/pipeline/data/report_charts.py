@@ -21,6 +21,10 @@ BASELINE_COLOUR = "#9aa0a6"
 DRIFT_COLOUR = "#d93025"
 _LABEL_CHARS = 22  # longer labels are cut, with an ellipsis (the tables beside the charts hold them whole)
 _WIDTH_IN, _HEIGHT_IN = 5.4, 2.3
+_CHAR_IN = 0.072  # a tick label's character at the report's font size, a little wider than the average
+_AXIS_LABEL_IN = 0.35  # the axis label beside the tick labels, and the ticks
+_NUMBER_CHARS = 7  # a number's tick label: "100,000", "1e-05", "0.0012"
+_BOTTOM_IN, _TOP_IN = 0.5, 0.32  # tick labels and the axis label below; the legend above
 _STYLE: Any = {  # rcParams (matplotlib types their keys as a Literal of every name)
     "font.size": 8.5,
     "axes.spines.top": False,
@@ -119,7 +123,9 @@ def top_values_chart(
     run_shares = [_share(run, value, count) for value in values]
     colour = DRIFT_COLOUR if drifted else RUN_COLOUR
     positions = list(range(len(values)))
-    with _chart(height=max(_HEIGHT_IN, 0.26 * len(values) + 0.7)) as (figure, axes):
+    labels = [label(value) for value in values]
+    left_chars = max((len(text) for text in labels), default=1)
+    with _chart(height=max(_HEIGHT_IN, 0.26 * len(values) + 0.7), left_chars=left_chars) as (figure, axes):
         if baseline_top is None:
             axes.barh(positions, run_shares, color=colour, height=0.7)
         else:
@@ -127,7 +133,7 @@ def top_values_chart(
             axes.barh([p + 0.2 for p in positions], base_shares, 0.4, color=BASELINE_COLOUR)
             axes.barh([p - 0.2 for p in positions], run_shares, 0.4, color=colour)
             _legend(axes, colour)
-        axes.set_yticks(positions, [label(value) for value in values], parse_math=False)
+        axes.set_yticks(positions, labels, parse_math=False)
         axes.set_xlabel("share of records")
         axes.xaxis.set_major_formatter(_percent())
         return _svg(figure)
@@ -146,7 +152,8 @@ def class_chart(
     positions = list(range(len(shares_of_run)))
     labels = [label(name) for name in names]
     slanted = len(labels) > 6 and max(len(text) for text in labels) > 3
-    with _chart() as (figure, axes):
+    bottom_in = _BOTTOM_IN + (0.5 * max(len(text) for text in labels) * _CHAR_IN if slanted else 0.0)
+    with _chart(height=_HEIGHT_IN + bottom_in - _BOTTOM_IN, bottom_in=bottom_in) as (figure, axes):
         if baseline_shares is None:
             axes.bar(positions, shares_of_run, color=colour, width=0.7)
         else:
@@ -162,7 +169,8 @@ def class_chart(
 def reasons_chart(by_reason: dict[str, int]) -> str:
     """Dead letters per reason, the most frequent at the top."""
     reasons = sorted(by_reason, key=lambda reason: (by_reason[reason], reason))
-    with _chart(height=max(1.2, 0.3 * len(reasons) + 0.6)) as (figure, axes):
+    left_chars = max((len(label(reason)) for reason in reasons), default=1)
+    with _chart(height=max(1.6, 0.3 * len(reasons) + 0.9), left_chars=left_chars) as (figure, axes):
         axes.barh(range(len(reasons)), [by_reason[reason] for reason in reasons], color=DRIFT_COLOUR, height=0.6)
         axes.set_yticks(range(len(reasons)), [label(reason) for reason in reasons], parse_math=False)
         axes.set_xlabel("dead letters")
@@ -193,15 +201,29 @@ def _percent() -> Any:
     return PercentFormatter(xmax=1.0, decimals=0)
 
 
+def _margins(figure: Any, left_chars: int, bottom_in: float = _BOTTOM_IN) -> None:
+    """Fixed margins, sized for the longest tick label: matplotlib's constrained layout measures every
+    text of a chart twice and took half of a report's drawing time."""
+    width, height = figure.get_size_inches()
+    left = _AXIS_LABEL_IN + left_chars * _CHAR_IN
+    figure.subplots_adjust(
+        left=left / width, right=1 - 0.15 / width, bottom=bottom_in / height, top=1 - _TOP_IN / height
+    )
+
+
 @contextmanager
-def _chart(height: float = _HEIGHT_IN) -> Iterator[tuple[Any, Any]]:
-    """A figure and its axes in the report's size and style, drawn by no GUI (no pyplot: no global state)."""
+def _chart(
+    height: float = _HEIGHT_IN, left_chars: int = _NUMBER_CHARS, bottom_in: float = _BOTTOM_IN
+) -> Iterator[tuple[Any, Any]]:
+    """A figure and its axes in the report's size and style, drawn by no GUI (no pyplot: no global state),
+    with room for tick labels of `left_chars` characters at the left."""
     import matplotlib
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a value with a glyph the font lacks is drawn as a box, not warned about
-        figure = Figure(figsize=(_WIDTH_IN, height), layout="constrained", facecolor="white")
+        figure = Figure(figsize=(_WIDTH_IN, height), facecolor="white")
+        _margins(figure, left_chars, bottom_in)
         axes = figure.add_subplot()
         axes.tick_params(length=3)
         axes.grid(axis="both", color="#eceff1", linewidth=0.6)

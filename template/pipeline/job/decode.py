@@ -79,20 +79,13 @@ class _DecodeBatchFn(beam.DoFn):
 
 
 class DecodeRecords(beam.PTransform):
-    """Optionally spreads record batches over workers, then decodes them.
+    """Decodes record batches where they were read (the sources spread the reading over the workers)."""
 
-    `redistribute` adds a Reshuffle: a gzip file is read by one worker, and without it that
-    worker would also do all the decoding and inference.
-    """
-
-    def __init__(self, decoder: Decoder, redistribute: bool = False):
+    def __init__(self, decoder: Decoder):
         super().__init__()
         self._decoder = decoder
-        self._redistribute = redistribute
 
     def expand(self, batches):
-        if self._redistribute:
-            batches = batches | "Spread batches" >> beam.Reshuffle()
         decoded = batches | "Decode batch" >> beam.ParDo(_DecodeBatchFn(self._decoder)).with_outputs(
             DEAD_LETTERS, main="instances"
         )

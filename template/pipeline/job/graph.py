@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.compat import pull_promptly_in_local_streaming_runs
+from pipeline.compat import pull_promptly_in_local_streaming_runs, spare_repeated_work_in_local_streaming_runs
 from pipeline.config import PARQUET_OUTPUT, IoKind, JobConfig
 from pipeline.data.decoders import decoder_for
 from pipeline.data.formats import FILES, PARQUET
@@ -30,7 +30,7 @@ from pipeline.job.sinks import (
 from pipeline.job.sources import ReadFileRecords, ReadMessages, ReadTableRows, ReadWholeFiles
 from pipeline.job.statistics import ComputeStatistics
 
-# Below this many input files, a remote job also spreads the records of each file over the
+# Below this many input files, a remote job also spreads the records of each file read whole over the
 # workers: one large gzip file is read by one worker, which would otherwise decode and score it all.
 FEW_FILES = 16
 
@@ -56,7 +56,12 @@ def _source(config: JobConfig, remote: bool) -> beam.PTransform:
     if config.record_format == FILES:
         return ReadWholeFiles(config.input, config.batch_size, spread_files=remote)
     return ReadFileRecords(
-        config.input, config.record_format, config.batch_size, spread_files=remote, key_column=key_column
+        config.input,
+        config.record_format,
+        config.batch_size,
+        spread_files=remote,
+        key_column=key_column,
+        spread_batches=_spreads_records(config, remote),
     )
 
 
@@ -111,9 +116,10 @@ def _dead_letter_sink(config: JobConfig, run_id: str | None) -> beam.PTransform:
 
 
 def _spreads_records(config: JobConfig, remote: bool) -> bool:
-    """Whether record batches are reshuffled after reading: on remote runners, for a few large files
-    (a table's export is read in parallel already, many files spread by themselves, and Parquet's row
-    groups were spread before they were read)."""
+    """Whether the record batches of files read whole (compressed, TFRecord, Avro) are reshuffled after
+    reading: on remote runners, for a few large files (a table's export is read in parallel already, many
+    files spread by themselves, Parquet's row groups and uncompressed line files' byte ranges were spread
+    before they were read)."""
     return (
         remote
         and config.source is IoKind.TEXT
@@ -140,10 +146,12 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
     statistics written, as (path, stats JSON) (None without statistics), for steps that render them."""
     if config.streaming and not remote:
         pull_promptly_in_local_streaming_runs()
+        spare_repeated_work_in_local_streaming_runs()
     handler = InstanceBatchModelHandler(
         config.model,
         tuple(spec.name for spec in config.rows.outputs),
-        shared_on_worker=config.gpu_count > 0,
+        shared_on_worker=config.model_copies.per_vm or config.gpu_count > 0,
+        gpu=config.gpu_count > 0,
         signature=config.signature,
         poll_s=config.model_poll_s if config.streaming and config.model_version is not None else None,
         signature_name=config.signature_name,
@@ -152,7 +160,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig, *, remote: bool = False) -
     )
     batches, damaged = pipeline | "Read" >> _source(config, remote)
     decoder = decoder_for(config.decoding, config.feeding, config.udf)  # through a UDF first, where one is given
-    instances, undecodable = batches | "Decode" >> DecodeRecords(decoder, redistribute=_spreads_records(config, remote))
+    instances, undecodable = batches | "Decode" >> DecodeRecords(decoder)  # the source spread what needed it
     if config.statistics is not None and config.statistics.only:  # a baseline's statistics: no model call
         return _statistics(config, instances, None, (damaged, undecodable), None)
     scored, failed = instances | "Predict" >> Predict(handler)

@@ -2,8 +2,9 @@
 
 Records reach the model already batched: the sources emit batches of up to `batch_size` records
 so that decoding can be vectorised, and RunInference is told to skip its own batching.
-RunInference still does what it is for: loading the model once per worker process and sharing
-it across threads, and its metrics. A failing model call is not a failing batch: the handler
+RunInference still does what it is for: loading the model once per worker process (or once per
+worker VM, served to its processes, for a large model: `launch.model_memory`) and sharing it across
+threads, and its metrics. A failing model call is not a failing batch: the handler
 scores each batch through `job.versioned` and `job.isolation`, which dead-letter only the records
 the model fails on alone, hand a runtime fault back to the runner, and stop a batch job whose
 model fails on too many records (a stream goes on).
@@ -41,9 +42,10 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
     appears while the job runs serves from the next call on, if its signature is still `signature`.
 
     `shared_on_worker` makes RunInference keep one copy of the model per worker VM, shared by all
-    its SDK processes, instead of one per process: what a GPU worker needs, its processes sharing
-    one GPU's memory. (More copies would all land on the first GPU: TensorFlow places a model on
-    the first GPU it sees, and copies are not pinned to devices.)
+    its SDK processes, instead of one per process: what a model too large for a copy in each process
+    needs (`launch.model_memory` decides), and what a GPU worker needs, its processes sharing one GPU's
+    memory. (More copies would all land on the first GPU: TensorFlow places a model on the first GPU it
+    sees, and copies are not pinned to devices.) `gpu` refuses to load the model where no GPU is seen.
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         model_path: str,
         outputs: tuple[str, ...],
         shared_on_worker: bool = False,
+        gpu: bool = False,
         signature: ModelSignature | None = None,
         poll_s: float | None = None,
         signature_name: str = DEFAULT_SIGNATURE,
@@ -65,12 +68,13 @@ class InstanceBatchModelHandler(ModelHandler[InstanceBatch, ScoredBatch, ServedM
         self._model_path = model_path
         self._outputs = outputs
         self._shared_on_worker = shared_on_worker
+        self._gpu = gpu
         self._signature = signature
         self._poll_s = poll_s
         self._signature_name = signature_name
 
     def load_model(self) -> ServedModel:
-        if self._shared_on_worker:
+        if self._gpu:
             require_gpu(self._model_path)
         location, _ = locate_served(self._model_path, self._signature_name)
         signature = self._signature or load_model(location.path, location).get_signature()

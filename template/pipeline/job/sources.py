@@ -18,16 +18,18 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.data.batches import RecordBatch, RowBatch
 from pipeline.data.dead_letters import DeadLetter, Reason, utc_now
-from pipeline.data.formats import AVRO, CSV, TFRECORD, folder_files, is_folder, is_input_file
+from pipeline.data.formats import AVRO, folder_files, is_folder, is_input_file
 from pipeline.errors import DamagedInput
 from pipeline.job import metrics, progress, windows
+from pipeline.job.line_source import read_line_files
 from pipeline.job.tags import DEAD_LETTERS
+from pipeline.reading import line_ranges
 from pipeline.reading.columnar_files import read_avro_batches
+from pipeline.reading.line_ranges import LINE_FORMATS
 from pipeline.reading.readers import (
     damage_letter,
     files_batch,
     prefetched,
-    read_line_batches,
     read_tfrecord_batches,
     read_whole_file,
 )
@@ -36,7 +38,8 @@ _FILE_WEIGHT_BYTES = 1 << 16
 
 
 class _ReadBatchesFn(beam.DoFn):
-    """Batches of the records of each file, read ahead in a thread; a damaged file's dead letter beside them."""
+    """Batches of the records of each TFRecord or Avro file, read ahead in a thread; a damaged file's dead
+    letter beside them. (Line files are read by `job.line_source`.)"""
 
     def __init__(self, record_format: str, batch_size: int, key_column: str | None = None):
         self._record_format = record_format
@@ -48,11 +51,7 @@ class _ReadBatchesFn(beam.DoFn):
         if self._record_format == AVRO:
             path = readable.metadata.path
             return read_avro_batches(path, self._batch_size, self._key_column, on_bytes=progress.bytes_read)
-        if self._record_format == TFRECORD:
-            return read_tfrecord_batches(readable, self._batch_size, on_bytes=progress.bytes_read)
-        return read_line_batches(
-            readable, self._batch_size, header=self._record_format == CSV, on_bytes=progress.bytes_read
-        )
+        return read_tfrecord_batches(readable, self._batch_size, on_bytes=progress.bytes_read)
 
     def process(self, readable: fileio.ReadableFile):
         for item in prefetched(self._batches(readable)):
@@ -76,7 +75,10 @@ def _matched_files(begin, pattern: str, spread: bool):
     `spread` reshuffles the matches first: matching is one element's work, and without it every
     file of the job would be read by the worker that matched them.
     """
-    matches = matched_metadata(begin, pattern)
+    return _opened(matched_metadata(begin, pattern), spread)
+
+
+def _opened(matches, spread: bool):
     if spread:
         matches = matches | "Spread files" >> beam.Reshuffle()
     return matches | "Open files" >> fileio.ReadMatches()
@@ -85,9 +87,12 @@ def _matched_files(begin, pattern: str, spread: bool):
 class ReadFileRecords(beam.PTransform):
     """Records of every file matching a pattern (local, gs://, compressed or not): lines, TFRecord records, or
     Avro rows (RowBatches keyed by `key_column`), in batches of one file each; damaged files as dead letters.
-    `spread_files` spreads the files over the workers (remote runners). One reader per file: neither a
-    compressed file nor an Avro file has an index to split it by, so the graph spreads a few large files'
-    batches."""
+
+    Line files are read in units spread over the workers (`job.line_source`): uncompressed ones in
+    byte ranges of about `range_bytes`, compressed ones whole. Every file but an uncompressed line file
+    has one reader (neither a compressed nor a TFRecord or Avro file has an index to split it by).
+    `spread_files` spreads the files over the workers before they are read or split (remote runners),
+    and `spread_batches` the batches of the files read whole (a few large ones)."""
 
     def __init__(
         self,
@@ -96,6 +101,8 @@ class ReadFileRecords(beam.PTransform):
         batch_size: int,
         spread_files: bool = False,
         key_column: str | None = None,
+        range_bytes: int | None = None,
+        spread_batches: bool = False,
     ):
         super().__init__()
         self._pattern = pattern
@@ -103,12 +110,30 @@ class ReadFileRecords(beam.PTransform):
         self._batch_size = batch_size
         self._spread_files = spread_files
         self._key_column = key_column
+        self._range_bytes = range_bytes or line_ranges.RANGE_BYTES
+        self._spread_batches = spread_batches
 
-    def expand(self, begin):
-        read = _matched_files(begin, self._pattern, self._spread_files) | "Read batches" >> beam.ParDo(
+    def _read_whole(self, matches):
+        read = _opened(matches, self._spread_files) | "Read batches" >> beam.ParDo(
             _ReadBatchesFn(self._record_format, self._batch_size, self._key_column)
         ).with_outputs(DEAD_LETTERS, main="batches")
-        return read.batches, read[DEAD_LETTERS]
+        batches = read.batches
+        if self._spread_batches:  # one worker reads a large file whole; the others score its batches too
+            batches = batches | "Spread batches" >> beam.Reshuffle()
+        return batches, read[DEAD_LETTERS]
+
+    def expand(self, begin):
+        matches = matched_metadata(begin, self._pattern)
+        if self._record_format in LINE_FORMATS:
+            return read_line_files(
+                matches,
+                self._record_format,
+                self._batch_size,
+                self._range_bytes,
+                self._spread_files,
+                self._spread_batches,
+            )
+        return self._read_whole(matches)
 
 
 class _ReadWholeFileFn(beam.DoFn):

@@ -31,7 +31,7 @@ class VersionedScorer:
     """Scores batches on a ServedModel's serving version, isolating bad records (`job.isolation`).
 
     Holds no model: it is handed to `ServedModel.run`, so that where the model lives in another process
-    (one copy per GPU worker, behind Beam's proxy) the scoring runs there and only data crosses over."""
+    (one copy per worker VM, behind Beam's proxy) the scoring runs there and only data crosses over."""
 
     def __init__(
         self,

@@ -26,6 +26,10 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
     WorkerOptions,
 )
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.runners.runner import PipelineRunner
 
 from pipeline.errors import LaunchError
 from pipeline.model.runtime import TEMPLATE_VARIANT_VARIABLE
@@ -54,6 +58,19 @@ def runner_name(options: PipelineOptions) -> str:
 
 def is_local(options: PipelineOptions) -> bool:
     return runner_name(options) in _LOCAL_RUNNERS
+
+
+def local_batch_runner(options: PipelineOptions, streaming: bool) -> PipelineRunner | None:
+    """The runner of a local batch job where the DirectRunner was asked for (or no runner): Beam's FnApiRunner,
+    set up as the DirectRunner sets it up when it falls back to it; None otherwise (Beam then creates the
+    runner named). Beam 2.77's DirectRunner first tries Prism, downloading its binary from GitHub where the
+    network allows (a run-time fetch, then a runner in another process that cannot reuse the model loaded at
+    launch), and where it does not, spends a failed attempt on it before every local job."""
+    if streaming or runner_name(options) not in ("directrunner", "switchingdirectrunner"):
+        return None
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=provision)
 
 
 class LaunchMode(enum.Enum):

@@ -65,6 +65,7 @@ def format_summary(config: JobConfig, counts: RunCounts, started_unix_s: float, 
         lines.append(f"  added by the UDF     {counts.udf_added:>10,} (records split in several)")
     version = f", version {config.model_version}" if config.model_version is not None else ""
     lines.append(f"  model loaded in      {config.model_load_s:>10.2f} s ({config.signature.format.value}{version})")
+    lines.append(f"  model copies         {config.model_copies.describe()}")
     if counts.first_prediction_unix_ms is not None:
         first = counts.first_prediction_unix_ms / 1000 - started_unix_s
         lines.append(f"  first prediction     {first:>10.1f} s after start")

@@ -22,6 +22,7 @@ from pipeline.errors import LaunchError, ModelError, OutputMismatch, first_line
 from pipeline.launch.environment import gpu_workers, is_local
 from pipeline.launch.file_checks import check_file_input, check_writable
 from pipeline.launch.instance_options import field_names, instance_options, refuses_existing_tables
+from pipeline.launch.model_memory import plan_model_copies
 from pipeline.launch.numbers import seconds, share
 from pipeline.launch.options import BatchPredictionOptions, canonical_kind
 from pipeline.launch.parameters.base import MAX_BATCH_SIZE
@@ -338,6 +339,15 @@ def validate(options: PipelineOptions) -> JobConfig:
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner, streaming)
     udf = read_udf(params)  # the file read, compiled and run here; its functions found
     signature, model, model_load_s, model_version = _load_signature(model_path, signature_name, local_runner)
+    model_copies = plan_model_copies(
+        params.model_copies,
+        options,
+        model_path,
+        signature_name,
+        local_runner=local_runner,
+        streaming=streaming,
+        gpu_count=gpu_count,
+    )
     plan = _plan(checked, signature, params, versioned=model_version is not None, udf=udf)
     table_kinds = {IoKind.BIGQUERY: BIGQUERY} | ({IoKind.TEXT: PARQUET} if output_format == PARQUET_OUTPUT else {})
     instance = instance_options(params)
@@ -369,6 +379,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         input_bytes=checked.size_bytes,
         input_files=checked.file_count,
         gpu_count=gpu_count,
+        model_copies=model_copies,
         model_version=model_version,
         streaming=streaming,
         max_batch_wait_s=seconds(params.max_batch_wait_seconds, "--max_batch_wait_seconds", 0.0, 60.0),

@@ -125,14 +125,20 @@ _FILES_OF_FORMAT = {
 }
 
 
+def model_files(location: ModelLocation) -> dict[str, int]:
+    """{path: size in bytes} of every file a model's loader reads (all of a SavedModel's folder, a
+    checkpoint's prefix.*, the .keras file), local or remote: what a copy copies and a load reads."""
+    patterns = [location.path + suffix for suffix in _FILES_OF_FORMAT[location.format]]
+    return {meta.path: meta.size_in_bytes for result in FileSystems.match(patterns) for meta in result.metadata_list}
+
+
 def copy_to_local(location: ModelLocation, target_dir: str) -> str:
     """Copies a remote model into target_dir through Beam's filesystems; returns its local path.
 
     TensorFlow's own loaders read only local paths reliably.
     """
     path = location.path
-    patterns = [path + suffix for suffix in _FILES_OF_FORMAT[location.format]]
-    files = sorted({meta.path for result in FileSystems.match(patterns) for meta in result.metadata_list})
+    files = sorted(model_files(location))
     if not files:
         raise ModelError(f"--model={location.given}: no files found to copy")
     base = posixpath.dirname(path)

@@ -10,7 +10,7 @@ the weights (`model.signatures`).
 
 `predict` takes one batch-major array per input name and returns one per output name; only
 methods are called on a loaded model, so that it also works behind RunInference's proxy when
-one copy is shared by the processes of a worker (GPU workers).
+one copy is shared by the processes of a worker (GPU workers, and models too large for a copy per process).
 """
 
 from __future__ import annotations

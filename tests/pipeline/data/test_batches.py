@@ -45,6 +45,17 @@ def test_line_records_are_located_by_file_and_line_number_counted_from_start():
     assert batch.payload_of(1) == b"b"
 
 
+def test_lines_of_a_file_read_in_ranges_are_located_by_the_byte_their_line_starts_at():
+    batch = RecordBatch("gs://b/in.csv", 1_048_580, [b"1,2\r", b"", b"33,4"], b"a,b", by_byte=True)
+    assert [batch.position_of(index) for index in range(3)] == [
+        "gs://b/in.csv@1048580",
+        "gs://b/in.csv@1048585",  # 4 bytes and the newline after the first
+        "gs://b/in.csv@1048586",
+    ]
+    letter = batch.dead_letter(1, REJECTION)
+    assert (letter.origin, letter.position, letter.payload) == ("gs://b/in.csv", "gs://b/in.csv@1048585", b"")
+
+
 def test_tfrecord_records_are_located_by_zero_based_index():
     batch = RecordBatch("data.tfrecord", 0, [b"\x00", b"\x01"])
     assert batch.position_of(0) == "data.tfrecord:0"

@@ -115,8 +115,7 @@ def expected_outputs(source: list[RecordBatch], windows: list[int] | None = None
     return rows
 
 
-@pytest.mark.parametrize("redistribute", [False, True], ids=["in place", "redistributed"])
-def test_every_batch_is_decoded_in_its_window_and_every_record_counted(redistribute):
+def test_every_batch_is_decoded_in_its_window_and_every_record_counted():
     """Twelve batches, each at its own time in its own window: every good record becomes an instance, every bad
     one a dead letter on the tagged output; outputs that leave late (the last one in finish_bundle, where the
     window must be given explicitly) keep their batch's window; records_read counts good and bad alike."""
@@ -128,7 +127,7 @@ def test_every_batch_is_decoded_in_its_window_and_every_record_counted(redistrib
         | beam.Map(lambda item: TimestampedValue(item[1], item[0] * 10 + 5))  # batch i at time 10 i + 5
         | beam.WindowInto(FixedWindows(10))
     )
-    instances, letters = timed | DecodeRecords(DigitsDecoder(), redistribute=redistribute)
+    instances, letters = timed | DecodeRecords(DigitsDecoder())
     expected = expected_outputs(source, windows=[index * 10 for index in range(12)])
     assert_that(both_outputs(instances, letters, window=True), equal_to(expected))
     result = pipeline.run()

@@ -85,7 +85,10 @@ def test_pipeline_matches_direct_model_calls_and_accounts_for_every_record(
     assert all(isinstance(row["key"], int) for row in predictions)
 
 
-def test_only_the_records_the_model_rejects_become_dead_letters_each_with_its_own_error(tmp_path):
+@pytest.mark.parametrize("copies", ["per_process", "per_vm"])
+def test_only_the_records_the_model_rejects_become_dead_letters_each_with_its_own_error(tmp_path, copies):
+    """Also with one model copy per VM, where the scoring and its isolation run behind Beam's proxy and the
+    scored batches and dead letters are pickled back."""
     model = failing_saved_model(tmp_path / "failing")
     rng = np.random.default_rng(3)
     images = rng.random((300, WIDTH), dtype=np.float32)
@@ -93,7 +96,7 @@ def test_only_the_records_the_model_rejects_become_dead_letters_each_with_its_ow
     images[bad, 2] = 500.0  # the model refuses any batch holding one of these records
     source = write_records(tmp_path / "in.txt", images)
 
-    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=64")
+    _, counts = run_job(tmp_path, str(source), str(model), "--batch_size=64", f"--model_copies={copies}")
 
     predictions = read_json_lines(tmp_path / "out" / "predictions-*.jsonl")
     dead_letters = read_json_lines(tmp_path / "out" / "predictions_error_records-*.jsonl")
@@ -162,8 +165,28 @@ def test_a_remote_parquet_job_spreads_row_groups_once_and_accounts_for_every_row
     build(pipeline, config, remote=True)
     steps = {transform.unique_name for transform in pipeline.to_runner_api().components.transforms.values()}
     assert {"Read/Spread files", "Read/Spread row groups"} <= steps
-    assert not any(step.startswith("Decode/Spread batches") for step in steps)
+    assert not any("Spread batches" in step for step in steps)
     result = pipeline.run()
     result.wait_until_finish()
     counts = read_counts(result)
     assert (counts.records_read, counts.predictions, counts.dead_letters) == (333, 333, 0)
+
+
+def test_a_remote_job_reads_uncompressed_files_in_ranges_and_spreads_the_batches_of_compressed_ones(
+    tmp_path, sample_lines
+):
+    """One reader step for both kinds: a gzip file's batches (one worker reads it) go through a shuffle to
+    the others, an uncompressed file's ranges were spread before they were read; every record scored once."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(b"\n".join(sample_lines[:30]) + b"\n")
+    (tmp_path / "in" / "b.txt.gz").write_bytes(gzip.compress(b"\n".join(sample_lines[30:50]) + b"\n"))
+    options = PipelineOptions([f"--input={tmp_path / 'in'}/", f"--output={tmp_path / 'p'}", f"--model={SAMPLE_MODEL}"])
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, validate(options), remote=True)
+    steps = {transform.unique_name for transform in pipeline.to_runner_api().components.transforms.values()}
+    assert {"Read/Spread files", "Read/Split into ranges", "Read/Spread ranges", "Read/Spread batches"} <= steps
+    assert not any(step.startswith("Decode/Spread") for step in steps)
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert sorted(row["key"] for row in read_json_lines(tmp_path / "p-*.jsonl")) == list(range(50))
+    assert read_counts(result).records_read == 50

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -13,7 +16,9 @@ from pipeline.data.dead_letters import DeadLetter, Reason
 from pipeline.errors import NoGpuError
 from pipeline.job.inference import InstanceBatchModelHandler
 from pipeline.model.versions import Version
+from tests.conftest import ROOT, SAMPLE_MODEL
 from tests.model_factories import CLASSES, WIDTH, reference_scores
+from tests.outputs import predictions_and_dead_letters
 
 
 def batch_of(count: int) -> InstanceBatch:
@@ -51,9 +56,52 @@ def test_a_model_shared_by_a_vms_processes_is_scored_where_it_lives_and_only_dat
     assert list(scored.instances.keys) == list(range(5))
 
 
-def test_gpu_workers_ask_beam_for_one_model_copy_shared_by_their_processes():
+def test_gpu_workers_and_large_models_ask_beam_for_one_model_copy_shared_by_a_vms_processes():
     handler = InstanceBatchModelHandler("gs://b/model", ("scores",), shared_on_worker=True)
-    assert handler.share_model_across_processes()
+    assert handler.share_model_across_processes() and handler.model_copies() == 1
+
+
+def test_one_model_copy_per_vm_serves_every_worker_process_of_a_multi_process_run(
+    tmp_path, sample_lines, sample_scores
+):
+    """A real local run in two SDK processes with --model_copies=per_vm: one process loads the model and serves
+    it, the other scores through Beam's proxy (four files, so that both get work), and every prediction is the
+    model's own. Each shared copy's server leaves its address file in the run's temporary folder: one copy."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for part in range(4):
+        (inputs / f"part-{part}.txt").write_bytes(b"\n".join(sample_lines[part * 500 : part * 500 + 500]) + b"\n")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    output = tmp_path / "out" / "predictions"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "template" / "main.py"),
+            f"--input={inputs}/part-*.txt",
+            f"--output={output}",
+            f"--model={SAMPLE_MODEL}",
+            "--model_copies=per_vm",
+            "--statistics=off",
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        ],
+        env={**os.environ, "TMPDIR": str(temp)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "model copies         one per VM (local run, --model_copies=per_vm)" in run.stdout
+    rows, dead_letters = predictions_and_dead_letters(output)
+    assert dead_letters == [] and sorted(row["key"] for row in rows) == list(range(2000))
+    scores = np.array(
+        [[row[f"pred{digit}"] for digit in range(10)] for row in sorted(rows, key=lambda row: row["key"])]
+    )
+    np.testing.assert_allclose(scores, sample_scores[:2000], atol=1e-5)
+    # Beam's servers: one per model copy (<tag><copy>.address) beside the model's status (<tag>_model_status).
+    copies = [path.name for path in temp.glob("*.address") if not path.name.endswith("_model_status.address")]
+    assert len(copies) == 1 and copies[0].endswith("0.address")
 
 
 def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_models):
@@ -61,7 +109,7 @@ def test_a_gpu_job_refuses_to_load_its_model_where_tensorflow_sees_no_gpu(tiny_m
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU: the refusal cannot be seen here")
-    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",), shared_on_worker=True)
+    handler = InstanceBatchModelHandler(str(tiny_models["saved_model_flat"]), ("scores",), gpu=True)
     with pytest.raises(NoGpuError, match="asked for GPU workers, but TensorFlow sees no GPU"):
         handler.load_model()
 

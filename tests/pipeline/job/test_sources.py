@@ -46,6 +46,29 @@ def test_read_text_records_dead_letters_a_corrupt_file_and_reads_the_others(tmp_
         assert_that(reasons, equal_to([(str(tmp_path / "a.txt.gz"), "corrupt_input", b"")]), label="dead letter")
 
 
+def test_line_files_are_read_in_ranges_where_uncompressed_and_whole_where_compressed(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"key,x\r\n" + b"".join(b"%d,%d\r\n" % (key, key) for key in range(200)))
+    (tmp_path / "b.csv.gz").write_bytes(gzip.compress(b"key,x\n7,7\n8,8\n"))
+    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(b"key,x\n9,9\n")[:-8])  # no trailer
+    (tmp_path / "d.csv").write_bytes(b"")
+    with beam.Pipeline() as pipeline:
+        batches, dead_letters = pipeline | ReadFileRecords(str(tmp_path / "*"), "csv", batch_size=16, range_bytes=256)
+        records = batches | beam.FlatMap(
+            lambda batch: [
+                (batch.position_of(index), batch.header, payload) for index, payload in enumerate(batch.payloads)
+            ]
+        )
+        # a file of several ranges: every line by the byte it starts at, the first range's too
+        plain = [
+            (f"{tmp_path}/a.csv@{offset}", b"key,x\r", b"%d,%d\r" % (key, key))
+            for key, offset in ((key, 7 + sum(len(b"%d,%d\r\n" % (k, k)) for k in range(key))) for key in range(200))
+        ]
+        packed = [(f"{tmp_path}/b.csv.gz:{line}", b"key,x", b"%d,%d" % (key, key)) for line, key in ((2, 7), (3, 8))]
+        assert_that(records, equal_to(plain + packed + [(f"{tmp_path}/c.csv.gz:2", b"key,x", b"9,9")]))
+        reasons = dead_letters | beam.Map(lambda letter: (letter.origin, letter.reason))
+        assert_that(reasons, equal_to([(str(tmp_path / "c.csv.gz"), "truncated_input")]), label="dead letter")
+
+
 def test_fewer_rows_read_than_the_table_held_is_a_dead_letter():
     from pipeline.job.sources import _CheckRowCountFn
 

@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import (
     SetupOptions,
     WorkerOptions,
 )
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from pipeline.errors import LaunchError
 from pipeline.launch.environment import (
@@ -21,6 +22,7 @@ from pipeline.launch.environment import (
     gpu_workers,
     is_local,
     launch_mode,
+    local_batch_runner,
     prepare_remote_launch,
     runner_name,
 )
@@ -115,3 +117,24 @@ def test_gpu_workers_are_counted_in_the_gpu_image_and_refused_in_the_cpu_image(f
     with pytest.raises(LaunchError, match="asks for GPU workers, but this is the CPU image"):
         gpu_workers(options, {"TEMPLATE_VARIANT": "cpu"})
     assert gpu_workers(PipelineOptions(["--runner=DataflowRunner"]), {"TEMPLATE_VARIANT": "cpu"}) == 0
+
+
+@pytest.mark.parametrize("runner", [None, "DirectRunner", "SwitchingDirectRunner"])
+def test_a_local_batch_job_runs_on_the_fn_api_runner_with_its_options_never_trying_prism(runner):
+    argv = ["--temp_location=/tmp/somewhere"] + ([f"--runner={runner}"] if runner else [])
+    chosen = local_batch_runner(PipelineOptions(argv), streaming=False)
+    assert isinstance(chosen, fn_runner.FnApiRunner)
+    options = chosen._provision_info.provision_info.pipeline_options
+    assert options["beam:option:temp_location:v1"] == "/tmp/somewhere"  # what workers read as the job's options
+
+
+@pytest.mark.parametrize(
+    ("argv", "streaming"),
+    [
+        (["--runner=DirectRunner"], True),  # Beam's streaming DirectRunner: the FnApiRunner runs batch jobs only
+        (["--runner=PrismRunner"], False),  # asked for by name
+        (["--runner=DataflowRunner"], False),
+    ],
+)
+def test_other_runners_are_left_to_beam(argv, streaming):
+    assert local_batch_runner(PipelineOptions(argv), streaming=streaming) is None

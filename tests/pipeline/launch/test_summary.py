@@ -11,6 +11,7 @@ from pipeline.data.rows import RowLayout
 from pipeline.job.metrics import RunCounts
 from pipeline.launch.summary import format_summary
 from pipeline.model.files import ModelFormat
+from pipeline.model.memory import ModelCopies
 from pipeline.model.signatures import ModelSignature, TensorSpec
 
 CONFIG = JobConfig(
@@ -44,7 +45,14 @@ def test_summary_reports_counts_timings_and_locations():
     assert "first prediction            2.5 s after start" in text
     assert "throughput                  100 records/s end to end" in text
     assert "model loaded in            1.25 s (TF2 SavedModel)" in text
+    assert "model copies         one per process (the default)" in text
     assert "out/p-*.jsonl" in text and "WARNING" not in text
+
+
+def test_summary_says_how_many_model_copies_each_worker_keeps_and_why():
+    config = replace(CONFIG, model_copies=ModelCopies(per_vm=True, reason="local run, --model_copies=per_vm"))
+    text = format_summary(config, RunCounts(10, 10, 0), 0.0, 1.0)
+    assert "  model copies         one per VM (local run, --model_copies=per_vm)\n" in text
 
 
 def test_summary_warns_when_counts_do_not_reconcile():

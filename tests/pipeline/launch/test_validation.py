@@ -17,6 +17,7 @@ from pipeline.errors import LaunchError
 from pipeline.launch.parameters.base import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from pipeline.launch.validation import validate
 from pipeline.model.files import ModelFormat
+from pipeline.model.memory import ModelCopies
 from pipeline.model.signatures import ModelSignature, TensorSpec
 from tests.emulators import CloudEmulators
 from tests.model_factories import CLASSES, WIDTH
@@ -86,6 +87,7 @@ def test_a_local_text_job_is_checked_into_its_config(inputs, model, tmp_path):
         input_bytes=sizes,
         input_files=2,
         gpu_count=0,
+        model_copies=ModelCopies(per_vm=False, reason="local run"),
         statistics=StatisticsPlan(output),  # on by default, beside the predictions
     )
     assert config.model_load_s >= 0.0

@@ -105,6 +105,27 @@ def test_an_import_that_fails_raises_and_gives_stderr_back(tmp_path):
     assert stderr == "stderr works again\n"
 
 
+_WITHOUT_KERAS = """
+import sys
+from pipeline.model.runtime import import_tensorflow, preload_tensorflow_libraries
+preload_tensorflow_libraries().join()
+maps = open("/proc/self/maps").read()
+print("preloaded" if "libtensorflow_cc.so.2" in maps and "tensorflow" not in sys.modules else "not preloaded")
+tf = import_tensorflow()
+print("keras deferred" if "keras" not in sys.modules else "keras imported")
+model = tf.saved_model.load(SAMPLE_MODEL)
+print("saved model loads" if "serving_default" in model.signatures else "no signature")
+import keras
+print("keras imports later" if tf.keras.layers.Dense is keras.layers.Dense else "another keras")
+"""
+
+
+def test_tensorflow_imports_onto_preloaded_libraries_without_keras_which_imports_when_a_model_needs_it():
+    stdout, stderr = finish(start_python(_WITHOUT_KERAS.replace("SAMPLE_MODEL", repr(str(ROOT / "samples/model")))))
+    assert stdout.split("\n")[:4] == ["preloaded", "keras deferred", "saved model loads", "keras imports later"]
+    assert "absl" not in stderr and "oneDNN" not in stderr  # the libraries' start-up lines, silenced as the import's
+
+
 def test_import_tensorflow_returns_the_module_already_imported():
     assert import_tensorflow() is sys.modules["tensorflow"]
 
@@ -128,3 +149,19 @@ def test_require_gpu_refuses_to_run_on_the_cpu_naming_the_image_variant(no_gpu, 
         f"(TEMPLATE_VARIANT={shown}); check that worker_accelerator includes install-nvidia-driver and that the "
         "workers run the GPU image"
     )
+
+
+def test_an_error_while_the_libraries_preload_still_reaches_stderr(tmp_path):
+    """The preload silences fd 2 for the whole process while it runs: an import that fails meanwhile (here at
+    once, in Beam's place) must still be told, its traceback written once the preload has given fd 2 back."""
+    (tmp_path / "apache_beam").mkdir()
+    (tmp_path / "apache_beam" / "__init__.py").write_text('raise ImportError("the real error")\n')
+    code = """
+    from pipeline.model.runtime import preload_tensorflow_libraries
+    preload_tensorflow_libraries()
+    import apache_beam
+    """
+    process = start_python(code, tmp_path)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "ImportError: the real error" in stderr

@@ -151,7 +151,8 @@ INPUT_PARAMETERS: tuple[Parameter, ...] = (
         label="Key field",
         help="The field or column that identifies an instance (default: key): copied to the output, and fed to "
         "the model only if its signature has an input of that name. Records without one are keyed by position "
-        "(file:line, file:index, the file's path, or a message's id). With output_shape=vertex it is Vertex AI's "
+        "(file:line; file@byte, where the line starts, for every line of an uncompressed file of 80 MB or more, "
+        "read in ranges; file:index, the file's path, or a message's id). With output_shape=vertex it is Vertex AI's "
         "keyField: given, 'key' replaces the instance in the output; not given, there is no key field.",
         param_type="TEXT",
         group=INPUT,

@@ -1,4 +1,5 @@
-"""The Model group: which model, which of its signatures, and how a stream looks for new versions."""
+"""The Model group: which model, which of its signatures, how a stream looks for new versions, and how many
+copies of it a worker VM keeps."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pipeline.launch.parameters.base import (
     POSITIVE_INTEGER,
     SIGNATURE_NAME,
     STREAMING,
+    EnumOption,
     Parameter,
 )
 from pipeline.model.files import DEFAULT_SIGNATURE
+from pipeline.model.memory import AUTO, MODEL_COPIES, PER_PROCESS, PER_VM
 
 MODEL_PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
@@ -48,5 +51,26 @@ MODEL_PARAMETERS: tuple[Parameter, ...] = (
         regexes=(POSITIVE_INTEGER,),
         example="60",
         modes=(STREAMING,),
+    ),
+    Parameter(
+        name="model_copies",
+        label="Model copies per worker",
+        help="Dataflow runs one Python process per vCPU of a worker VM. 'per_process': each process loads its "
+        "own copy of the model (fastest where memory allows); 'per_vm': one copy per VM, served to all its "
+        "processes (Beam's share_model_across_processes), for models too large for a copy per process; "
+        "'auto' chooses by the model's size on disk and the worker machine type's memory "
+        "(docs/performance.md, Model memory per VM), and refuses at launch a model too large for the worker "
+        "even as one copy per VM. "
+        "GPU workers always keep one copy per VM; a local run keeps one per process unless told per_vm.",
+        param_type="ENUM",
+        group=MODEL,
+        default=AUTO,
+        regexes=(rf"^({'|'.join(MODEL_COPIES)})$",),
+        enum_options=(
+            EnumOption(AUTO, "Automatic", "By the model's size and the worker's memory"),
+            EnumOption(PER_PROCESS, "One per process", "Each SDK process loads the model"),
+            EnumOption(PER_VM, "One per VM", "One copy shared by the VM's processes"),
+        ),
+        example=PER_VM,
     ),
 )
