@@ -37,10 +37,9 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.transforms.resources import MinRamHint, ResourceHint
 
-from pipeline.errors import LaunchError, ModelError, first_line
+from pipeline.errors import LaunchError, first_line
 from pipeline.model.files import ModelLocation
 from pipeline.model.memory import AUTO, MODEL_COPIES, PER_PROCESS, PER_VM, ModelCopies, files_bytes, loaded_bytes
-from pipeline.model.versions import locate_served
 
 GIB = 1 << 30
 # A worker process without its model: 0.73 GiB measured (Python, Beam, TensorFlow, Arrow, batches in flight),
@@ -164,8 +163,7 @@ def need(machine: MachineType, processes: int, model_bytes: int) -> Need:
 def plan_model_copies(
     value: str | None,
     options: PipelineOptions,
-    model_path: str,
-    signature_name: str,
+    location: ModelLocation,
     *,
     local_runner: bool,
     streaming: bool,
@@ -198,11 +196,10 @@ def plan_model_copies(
             "GB allowance: memory not checked"
         )
         return ModelCopies(per_vm=choice == PER_VM, reason=f"{small}{_forced(choice)}")
-    location = _location(model_path, signature_name)
     try:
         size = files_bytes(location)
     except Exception as error:  # storage errors (403, timeouts)
-        raise LaunchError(f"--model={model_path}: cannot list the model's files: {first_line(error)}") from None
+        raise LaunchError(f"--model={location.given}: cannot list the model's files: {first_line(error)}") from None
     copies = _choose(choice, machine, sdk_processes(options, machine), location, size)
     _LOG.info("Model copies per worker: %s", copies.describe())
     return copies
@@ -251,13 +248,6 @@ def _choose(choice: str, machine: MachineType, processes: int, location: ModelLo
         small = f"{each} would need {_gb(needs.per_process)} of {usable}, but the copies take {copies}"
         return ModelCopies(per_vm=False, reason=f"auto: {small}: the processes' own memory is the rest")
     return ModelCopies(per_vm=not fits_per_process, reason=f"auto: {fit}")
-
-
-def _location(model_path: str, signature_name: str) -> ModelLocation:
-    try:
-        return locate_served(model_path, signature_name)[0]
-    except ModelError as error:
-        raise LaunchError(str(error)) from None
 
 
 def _suggestion(model_bytes: int) -> str:

@@ -48,7 +48,7 @@ from pipeline.launch.table_checks import (
 )
 from pipeline.launch.udf_checks import check_after_udf, first_records, plan_with_udf, read_udf
 from pipeline.launch.vertex_checks import BIGQUERY, PARQUET, check_vertex_tables
-from pipeline.model.files import DEFAULT_SIGNATURE
+from pipeline.model.files import DEFAULT_SIGNATURE, ModelLocation
 from pipeline.model.loading import LoadedModel, load_model, predict_checked
 from pipeline.model.runtime import import_tensorflow
 from pipeline.model.signatures import ModelSignature, read_signature
@@ -229,9 +229,10 @@ def _output_format(params, sink: IoKind, streaming: bool) -> str:
 
 def _load_signature(
     model_path: str, signature_name: str, local_runner: bool
-) -> tuple[ModelSignature, LoadedModel | None, float, int | None]:
-    """The model's signature, the model itself on a local run, how long loading it took, and the
-    version served (the highest of a versioned folder; None for a model that is not one).
+) -> tuple[ModelSignature, LoadedModel | None, float, int | None, ModelLocation]:
+    """The model's signature, the model itself on a local run, how long loading it took, the
+    version served (the highest of a versioned folder; None for a model that is not one), and where
+    the served model's files are.
 
     A local run loads the model here, and its workers (in this very process) reuse it. A remote
     launch reads only the signature, never the weights: the launcher VM need not copy and load a
@@ -243,11 +244,11 @@ def _load_signature(
             model_path, signature_name
         )  # a wrong path is told without importing TensorFlow
         if not local_runner:
-            return read_signature(location), None, 0.0, version
+            return read_signature(location), None, 0.0, version, location
         import_tensorflow()  # not part of the model's load time
         started = time.perf_counter()
         model = load_model(location.path, location)
-        return model.get_signature(), model, time.perf_counter() - started, version
+        return model.get_signature(), model, time.perf_counter() - started, version, location
     except ModelError as error:
         raise LaunchError(str(error)) from None
     except Exception as error:  # storage errors (403, timeouts) and what a loader did not foresee
@@ -338,12 +339,11 @@ def validate(options: PipelineOptions) -> JobConfig:
     output_format = _output_format(params, sink, streaming)
     dead_letter, dead_letter_kind = _check_outputs(params, sink, output, cloud, local_runner, streaming)
     udf = read_udf(params)  # the file read, compiled and run here; its functions found
-    signature, model, model_load_s, model_version = _load_signature(model_path, signature_name, local_runner)
+    signature, model, model_load_s, model_version, location = _load_signature(model_path, signature_name, local_runner)
     model_copies = plan_model_copies(
         params.model_copies,
         options,
-        model_path,
-        signature_name,
+        location,
         local_runner=local_runner,
         streaming=streaming,
         gpu_count=gpu_count,

@@ -111,13 +111,17 @@ def preload_tensorflow_libraries() -> threading.Thread:
     return thread
 
 
+def _wait_for_preload() -> None:
+    while _preloading:
+        _preloading.pop().join()
+
+
 def _after_preload(hook: Any) -> Any:
     """An excepthook that lets the preload give fd 2 back first: an error while it runs (a failed import of
     Beam, say) must reach stderr, not the preload's /dev/null."""
 
     def report(*exc_info: Any) -> None:
-        while _preloading:
-            _preloading.pop().join()
+        _wait_for_preload()
         hook(*exc_info)
 
     return report
@@ -129,8 +133,7 @@ def import_tensorflow() -> Any:
 
     Python errors still surface as exceptions; only native log lines are dropped.
     """
-    while _preloading:  # fd 2 is the preload's to restore first; the loader would make the import wait anyway
-        _preloading.pop().join()
+    _wait_for_preload()  # fd 2 is the preload's to restore first; the loader would make the import wait anyway
     if "tensorflow" not in sys.modules:
         with _native_stderr_silenced(), _keras_deferred():
             tensorflow = importlib.import_module("tensorflow")

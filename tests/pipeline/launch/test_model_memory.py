@@ -20,6 +20,8 @@ from pipeline.launch.model_memory import (
     sdk_processes,
     worker_machine,
 )
+from pipeline.model.files import ModelFormat, ModelLocation
+from pipeline.model.versions import locate_served
 
 
 @pytest.mark.parametrize(
@@ -98,14 +100,20 @@ def models(tiny_models, tmp_path_factory) -> dict[str, str]:
     }
 
 
+def located(model: str) -> ModelLocation:
+    """Where the launch found the model; a path to nothing stays one (a plan that reads no sizes never lists it)."""
+    if model.startswith("/nowhere/"):
+        return ModelLocation(ModelFormat.SAVED_MODEL, model, model)
+    return locate_served(model, "serving_default")[0]
+
+
 def planned(
     model: str, *flags: str, value: str | None = None, local: bool = False, streaming: bool = False, gpus: int = 0
 ):
     return plan_model_copies(
         value,
         PipelineOptions(list(flags)),
-        model,
-        "serving_default",
+        located(model),
         local_runner=local,
         streaming=streaming,
         gpu_count=gpus,
